@@ -1,0 +1,162 @@
+use crate::normalize::trim_lws;
+use crate::uri::split_host_port;
+use crate::{Host, Params};
+use std::fmt;
+
+/// One Via value (RFC 3261 §20.42, RFC 3581 `rport`, RFC 5118 IPv6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Via {
+    /// The transport token, upper-cased (`UDP`, `TCP`, `TLS`, `SCTP`, or an unknown one).
+    pub transport: String,
+    /// sent-by host.
+    pub host: Host,
+    /// sent-by port, if written.
+    pub port: Option<u16>,
+    /// Parameters (`branch`, `received`, `rport`, `maddr`, `ttl` …).
+    pub params: Params,
+}
+
+impl Via {
+    /// Parses one Via value: `SIP/2.0/UDP host[:port];params`.
+    pub fn parse(value: &str) -> Result<Via, ()> {
+        let s = trim_lws(value);
+        let (proto, rest) = split_protocol(s)?;
+        let rest = trim_lws(rest);
+        let end = rest.find(';').unwrap_or(rest.len());
+        let (host, port) = split_host_port(trim_lws(&rest[..end]))?;
+        let params = Params::parse(&rest[end..])?;
+        if let Some(r) = params.value("received") {
+            Host::parse_lenient(r)?;
+        }
+        if let Some(Some(p)) = params.get("rport") {
+            p.parse::<u16>().map_err(|_| ())?;
+        }
+        Ok(Via {
+            transport: proto,
+            host,
+            port,
+            params,
+        })
+    }
+
+    /// The `branch` parameter.
+    pub fn branch(&self) -> Option<&str> {
+        self.params.value("branch")
+    }
+
+    /// True when the branch carries the RFC 3261 magic cookie and an identifier after it.
+    pub fn has_rfc3261_branch(&self) -> bool {
+        self.branch()
+            .is_some_and(|b| b.len() > 7 && b.starts_with("z9hG4bK"))
+    }
+
+    /// The `received` parameter, brackets optional (RFC 5118 §4.5).
+    pub fn received(&self) -> Option<Host> {
+        self.params
+            .value("received")
+            .and_then(|r| Host::parse_lenient(r).ok())
+    }
+
+    /// `rport`: `None` when absent, `Some(None)` when present without a value.
+    pub fn rport(&self) -> Option<Option<u16>> {
+        self.params
+            .get("rport")
+            .map(|v| v.and_then(|p| p.parse().ok()))
+    }
+}
+
+/// Reads `SIP / 2.0 / UDP` (LWS allowed around the slashes, RFC 4475 wsinv).
+fn split_protocol(s: &str) -> Result<(String, &str), ()> {
+    let mut rest = s;
+    let mut parts = [""; 3];
+    for (i, part) in parts.iter_mut().enumerate() {
+        rest = trim_lws(rest);
+        let end = rest
+            .find(|c: char| c == '/' || c == ' ' || c == '\t')
+            .unwrap_or(rest.len());
+        *part = &rest[..end];
+        rest = trim_lws(&rest[end..]);
+        if i < 2 {
+            rest = rest.strip_prefix('/').ok_or(())?;
+        }
+    }
+    let [name, version, transport] = parts;
+    let transport_ok =
+        !transport.is_empty() && transport.bytes().all(crate::normalize::is_token_byte);
+    if !name.eq_ignore_ascii_case("SIP") || version != "2.0" || !transport_ok {
+        return Err(());
+    }
+    if rest.is_empty() {
+        return Err(());
+    }
+    Ok((transport.to_ascii_uppercase(), rest))
+}
+
+impl fmt::Display for Via {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SIP/2.0/{} {}", self.transport, self.host)?;
+        if let Some(p) = self.port {
+            write!(f, ":{p}")?;
+        }
+        write!(f, "{}", self.params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tortuous_whitespace_and_params() {
+        let v =
+            Via::parse("SIP  /   2.0  /  UDP  192.0.2.2;branch=390skdjuw;rport").expect("parses");
+        assert_eq!(v.transport, "UDP");
+        assert_eq!(v.host, Host::V4("192.0.2.2".parse().expect("v4")));
+        assert_eq!(v.branch(), Some("390skdjuw"));
+        assert_eq!(v.rport(), Some(None));
+    }
+
+    #[test]
+    fn ipv6_sent_by_and_received_forms() {
+        let v = Via::parse(
+            "SIP/2.0/UDP [2001:db8::9:1];received=[2001:db8::9:255];branch=z9hG4bKas3-111",
+        )
+        .expect("parses");
+        assert_eq!(v.port, None);
+        assert_eq!(
+            v.received(),
+            Some(Host::V6("2001:db8::9:255".parse().expect("v6")))
+        );
+        let v =
+            Via::parse("SIP/2.0/UDP [2001:db8::9:1];received=2001:db8::9:255;branch=z9hG4bKas3")
+                .expect("parses");
+        assert_eq!(v.branch(), Some("z9hG4bKas3"));
+        assert_eq!(
+            v.received(),
+            Some(Host::V6("2001:db8::9:255".parse().expect("v6")))
+        );
+    }
+
+    #[test]
+    fn invalid_vias_are_refused() {
+        for bad in [
+            "SIP/2.0/UDP 192.0.2.15;;",
+            "SIP/2.0/UDP",
+            "SIP/3.0/UDP a",
+            "SIP/2.0/UDP a:99999",
+            "garbage",
+        ] {
+            assert!(Via::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn magic_cookie_alone_is_not_an_rfc3261_branch() {
+        assert!(!Via::parse("SIP/2.0/UDP a;branch=z9hG4bK")
+            .expect("parses")
+            .has_rfc3261_branch());
+        assert!(Via::parse("SIP/2.0/UDP a;branch=z9hG4bKx")
+            .expect("parses")
+            .has_rfc3261_branch());
+    }
+}
