@@ -1,1 +1,13 @@
-//! placeholder
+//! The harness of Baton's system tests: a real `baton` process on loopback,
+//! and the project's own SIP test agent talking to it over real UDP and TCP
+//! sockets. Every wait is bounded.
+#![deny(missing_docs)]
+
+mod agent;
+mod node;
+
+pub use agent::{TcpAgent, UdpAgent};
+pub use node::{baton_bin, Baton};
+
+/// How long any single expected reply may take before a test fails.
+pub const REPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);

@@ -1,1 +1,89 @@
-fn main() {}
+//! `baton`: the Baton node binary. See the README for the operations
+//! contract (command line, configuration keys, metric names).
+
+mod auth;
+mod config;
+mod metrics;
+mod server;
+mod uas_checks;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Baton: a clustered SIP B2BUA whose calls move between a user's devices.
+#[derive(Debug, Parser)]
+#[command(name = "baton", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a node. Without --config it runs on the embedded default
+    /// configuration: SIP on udp/tcp 127.0.0.1:5060, metrics on
+    /// 127.0.0.1:9090, domain `localhost`, demo users alice, bob and carol
+    /// (password `demo`).
+    Serve {
+        /// A TOML configuration file. A bad file is refused at start with
+        /// its file, line and key; nothing starts.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Print the embedded default configuration and exit.
+        #[arg(long)]
+        print_default_config: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve {
+            print_default_config: true,
+            ..
+        } => {
+            print!("{}", config::DEFAULT_TOML);
+            ExitCode::SUCCESS
+        }
+        Command::Serve { config: path, .. } => {
+            let config = match &path {
+                Some(p) => match config::Config::load(p) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("baton: {e}");
+                        return ExitCode::from(2);
+                    }
+                },
+                None => config::Config::embedded_default(),
+            };
+            init_tracing();
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("baton: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(server::run(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("baton: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -131,13 +131,23 @@ impl ParseError {
         }
     }
 
-    /// The status a UAS answers with: `505` for a foreign SIP version, `400` otherwise.
+    /// The status a UAS answers with: `505` for a foreign SIP version,
+    /// `413` for a body over the cap, `513` for too many headers, `400`
+    /// otherwise.
     pub fn status(&self) -> u16 {
         match self {
             ParseError::Syntax {
                 error: SyntaxError::Version,
                 ..
             } => 505,
+            ParseError::Framing {
+                error: FramingError::BodyTooLarge { .. },
+                ..
+            } => 413,
+            ParseError::Syntax {
+                error: SyntaxError::TooManyHeaders,
+                ..
+            } => 513,
             _ => 400,
         }
     }

@@ -35,26 +35,55 @@ fn skip_leading_crlf(buf: &[u8]) -> &[u8] {
 /// Finds the end of the header section: returns (head length, body start).
 /// CRLF CRLF is the rule; bare LF LF is accepted from sloppy peers.
 fn find_head_end(buf: &[u8]) -> Option<(usize, usize)> {
-    let crlf = memchr::memmem::find(buf, b"\r\n\r\n").map(|i| (i, i + 4));
-    let lf = memchr::memmem::find(buf, b"\n\n").map(|i| (i, i + 2));
-    match (crlf, lf) {
-        (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
-        (a, b) => a.or(b),
+    for i in memchr::memchr_iter(b'\n', buf) {
+        match buf.get(i + 1) {
+            Some(b'\n') => {
+                return Some((
+                    if i > 0 && buf[i - 1] == b'\r' {
+                        i - 1
+                    } else {
+                        i
+                    },
+                    i + 2,
+                ))
+            }
+            Some(b'\r') if buf.get(i + 2) == Some(&b'\n') => {
+                let head_len = if i > 0 && buf[i - 1] == b'\r' {
+                    i - 1
+                } else {
+                    i
+                };
+                return Some((head_len, i + 3));
+            }
+            _ => {}
+        }
     }
+    None
 }
 
 /// Cuts one message out of a datagram.
 pub fn frame_datagram<'a>(buf: &'a [u8], limits: &Limits) -> Result<Frame<'a>, FramingError> {
+    let (head, rest) = split_head(buf, limits)?;
+    let body = datagram_body(content_length(head)?, rest, limits)?;
+    Ok(Frame { head, body })
+}
+
+/// Splits a datagram into its header section and everything after the
+/// empty line, enforcing the head cap.
+pub(crate) fn split_head<'a>(
+    buf: &'a [u8],
+    limits: &Limits,
+) -> Result<(&'a [u8], &'a [u8]), FramingError> {
     let buf = skip_leading_crlf(buf);
     let (head_len, body_start) = match find_head_end(buf) {
         Some(found) => found,
-        // A head ending exactly at the datagram's end without the empty
-        // line is tolerated only when nothing else follows (RFC 5118 files).
         None if buf.len() > limits.max_head_bytes => {
             return Err(FramingError::HeadTooLarge {
                 limit: limits.max_head_bytes,
             })
         }
+        // A datagram whose header section runs to its very end, without
+        // the empty line: the datagram bounds it (RFC 5118 archive files).
         None if buf.ends_with(b"\r\n") => (buf.len() - 2, buf.len()),
         None => return Err(FramingError::HeadNotTerminated),
     };
@@ -63,31 +92,56 @@ pub fn frame_datagram<'a>(buf: &'a [u8], limits: &Limits) -> Result<Frame<'a>, F
             limit: limits.max_head_bytes,
         });
     }
-    let head = &buf[..head_len];
-    let rest = &buf[body_start..];
-    let body = match content_length(head)? {
-        Some(n) if n > limits.max_body_bytes => {
-            return Err(FramingError::BodyTooLarge {
-                declared: n,
-                limit: limits.max_body_bytes,
-            })
+    Ok((&buf[..head_len], &buf[body_start..]))
+}
+
+/// The body of a datagram: Content-Length bytes when declared (extra bytes
+/// are ignored, RFC 3261 §18.3), else the rest of the datagram.
+pub(crate) fn datagram_body<'a>(
+    declared: Option<usize>,
+    rest: &'a [u8],
+    limits: &Limits,
+) -> Result<&'a [u8], FramingError> {
+    match declared {
+        Some(n) if n > limits.max_body_bytes => Err(FramingError::BodyTooLarge {
+            declared: n,
+            limit: limits.max_body_bytes,
+        }),
+        Some(n) if n > rest.len() => Err(FramingError::ContentLengthExceedsDatagram {
+            declared: n,
+            available: rest.len(),
+        }),
+        Some(n) => Ok(&rest[..n]),
+        None if rest.len() > limits.max_body_bytes => Err(FramingError::BodyTooLarge {
+            declared: rest.len(),
+            limit: limits.max_body_bytes,
+        }),
+        None => Ok(rest),
+    }
+}
+
+/// Content-Length from tokenized header fields, with the same rules as
+/// [`content_length`].
+pub(crate) fn content_length_of(headers: &crate::Headers) -> Result<Option<usize>, FramingError> {
+    let mut found = None;
+    for value in headers.get_all(&crate::HeaderName::ContentLength) {
+        let n = parse_length(value.as_bytes())?;
+        match found {
+            Some(prev) if prev != n => return Err(FramingError::ConflictingContentLength),
+            _ => found = Some(n),
         }
-        Some(n) if n > rest.len() => {
-            return Err(FramingError::ContentLengthExceedsDatagram {
-                declared: n,
-                available: rest.len(),
-            })
-        }
-        Some(n) => &rest[..n],
-        None if rest.len() > limits.max_body_bytes => {
-            return Err(FramingError::BodyTooLarge {
-                declared: rest.len(),
-                limit: limits.max_body_bytes,
-            })
-        }
-        None => rest,
-    };
-    Ok(Frame { head, body })
+    }
+    Ok(found)
+}
+
+fn parse_length(value: &[u8]) -> Result<usize, FramingError> {
+    let value = trim(value);
+    if value.is_empty() || value.len() > 9 || !value.iter().all(u8::is_ascii_digit) {
+        return Err(FramingError::InvalidContentLength);
+    }
+    Ok(value
+        .iter()
+        .fold(0usize, |acc, d| acc * 10 + usize::from(d - b'0')))
 }
 
 /// Reads Content-Length (or its compact form `l`) from a raw header section.

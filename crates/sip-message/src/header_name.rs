@@ -45,9 +45,13 @@ macro_rules! header_names {
                     let lower = &mut buf[..name.len()];
                     lower.copy_from_slice(name.as_bytes());
                     lower.make_ascii_lowercase();
-                    match &*lower {
-                        $( l if l == $lower.as_bytes() => return HeaderName::$variant, )*
-                        _ => {}
+                    // A match on string literals compiles to a length and
+                    // byte decision tree, not a chain of comparisons.
+                    if let Ok(lower) = std::str::from_utf8(lower) {
+                        match lower {
+                            $( $lower => return HeaderName::$variant, )*
+                            _ => {}
+                        }
                     }
                 }
                 HeaderName::Other(name.into())
@@ -121,6 +125,22 @@ header_names! {
 }
 
 impl HeaderName {
+    /// True for the lists of addresses whose every element matters to
+    /// routing (Via hops, Route, Record-Route, Contact): the normaliser
+    /// splits these into one field per element. Other lists (Allow,
+    /// Supported …) stay whole; read them with [`crate::Headers::tokens`].
+    pub fn is_address_list(&self) -> bool {
+        matches!(
+            self,
+            HeaderName::Via
+                | HeaderName::Route
+                | HeaderName::RecordRoute
+                | HeaderName::Contact
+                | HeaderName::Path
+                | HeaderName::ServiceRoute
+        )
+    }
+
     /// Case-insensitive comparison with a name as written.
     pub fn is(&self, name: &str) -> bool {
         self.as_str().eq_ignore_ascii_case(name)

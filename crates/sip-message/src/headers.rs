@@ -62,6 +62,15 @@ impl Headers {
             .map(|h| h.value.as_str())
     }
 
+    /// The comma-separated elements of every field named `name`, trimmed
+    /// (for token lists such as Require, Supported, Allow).
+    pub fn tokens<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a str> + 'a {
+        self.get_all(name)
+            .flat_map(|v| v.split(','))
+            .map(|t| t.trim_matches([' ', '\t']))
+            .filter(|t| !t.is_empty())
+    }
+
     /// How many fields named `name`.
     pub fn count(&self, name: &HeaderName) -> usize {
         self.0.iter().filter(|h| &h.name == name).count()

@@ -1,4 +1,4 @@
-use crate::framing::frame_datagram;
+use crate::framing::{content_length_of, datagram_body, split_head};
 use crate::normalize::{static_name, tokenize_head, trim_lws};
 use crate::{
     CSeq, ContactValue, HeaderName, Headers, Limits, Method, NameAddr, ParseError, SyntaxError,
@@ -57,32 +57,27 @@ impl Message {
     /// Parses one datagram (or one message cut from a stream by
     /// [`crate::framing::StreamFramer`]) with these caps.
     pub fn parse_with(buf: &[u8], limits: &Limits) -> Result<Message, ParseError> {
-        let frame = match frame_datagram(buf, limits) {
-            Ok(f) => f,
-            Err(error) => {
-                // Read what we can of the head, so a 400 can still be built.
-                let head = crate::framing::content_length(&[]).ok().and_then(|_| {
-                    let end = memchr::memmem::find(buf, b"\r\n\r\n")?;
-                    let text = std::str::from_utf8(&buf[..end]).ok()?;
-                    tokenize_head(text, limits).ok()
-                });
-                let is_request = looks_like_request(buf);
-                return Err(ParseError::Framing {
-                    error,
-                    head: head.map(|(_, h)| Box::new(h)),
-                    is_request,
-                });
-            }
+        let is_request = looks_like_request(buf);
+        let framing = |error, head: Option<Headers>| ParseError::Framing {
+            error,
+            head: head.map(Box::new),
+            is_request,
         };
-        let is_request = looks_like_request(frame.head);
         let syntax = |error, head: Option<Headers>| ParseError::Syntax {
             error,
             head: head.map(Box::new),
             is_request,
         };
-        let text =
-            std::str::from_utf8(frame.head).map_err(|_| syntax(SyntaxError::NotUtf8, None))?;
+        let (head, rest) = split_head(buf, limits).map_err(|e| framing(e, None))?;
+        let text = std::str::from_utf8(head).map_err(|_| syntax(SyntaxError::NotUtf8, None))?;
+        // Tokenize before reading Content-Length, so that even a message
+        // with a bad length keeps its headers for a stateless 400.
         let (start, headers) = tokenize_head(text, limits).map_err(|e| syntax(e, None))?;
+        let body = match content_length_of(&headers).and_then(|cl| datagram_body(cl, rest, limits))
+        {
+            Ok(body) => body,
+            Err(e) => return Err(framing(e, Some(headers))),
+        };
         let start = match parse_start_line(start) {
             Ok(s) => s,
             Err(e) => return Err(syntax(e, Some(headers))),
@@ -93,7 +88,7 @@ impl Message {
         Ok(Message {
             start,
             headers,
-            body: Bytes::copy_from_slice(frame.body),
+            body: Bytes::copy_from_slice(body),
         })
     }
 
@@ -284,33 +279,34 @@ fn parse_start_line(line: &str) -> Result<StartLine, SyntaxError> {
 /// The checks every message must pass before any layer sees it
 /// (RFC 3261 §8.1.1 mandatory headers, RFC 4475 §3.1.2 and §3.3).
 fn validate(start: &StartLine, headers: &Headers) -> Result<(), SyntaxError> {
-    for name in [
-        HeaderName::CallId,
-        HeaderName::CSeq,
-        HeaderName::From,
-        HeaderName::To,
-    ] {
-        match headers.count(&name) {
-            0 => return Err(SyntaxError::Missing(static_name(&name))),
-            1 => {}
-            _ => return Err(SyntaxError::Duplicate(static_name(&name))),
-        }
-    }
-    if headers.count(&HeaderName::Via) == 0 {
-        return Err(SyntaxError::Missing("Via"));
-    }
-    if headers.count(&HeaderName::MaxForwards) > 1 {
-        return Err(SyntaxError::Duplicate("Max-Forwards"));
-    }
+    // One pass: count the single-valued headers and check every typed one.
+    let (mut call_id, mut cseq, mut from, mut to, mut via, mut max_forwards) = (0, 0, 0, 0, 0, 0);
     for h in headers {
         let v = h.value.as_str();
         let ok = match h.name {
-            HeaderName::CallId => !v.is_empty() && !v.contains([' ', '\t']),
-            HeaderName::CSeq => CSeq::parse(v).is_ok(),
-            HeaderName::From | HeaderName::To => NameAddr::parse(v).is_ok(),
-            HeaderName::Via => Via::parse(v).is_ok(),
-            HeaderName::Contact => ContactValue::parse(v).is_ok(),
+            HeaderName::CallId => {
+                call_id += 1;
+                !v.is_empty() && !v.contains([' ', '\t'])
+            }
+            HeaderName::CSeq => {
+                cseq += 1;
+                CSeq::parse(v).is_ok()
+            }
+            HeaderName::From => {
+                from += 1;
+                NameAddr::is_valid(v)
+            }
+            HeaderName::To => {
+                to += 1;
+                NameAddr::is_valid(v)
+            }
+            HeaderName::Via => {
+                via += 1;
+                Via::is_valid(v)
+            }
+            HeaderName::Contact => ContactValue::is_valid(v),
             HeaderName::MaxForwards => {
+                max_forwards += 1;
                 let digits = trim_lws(v);
                 if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
                     if digits.len() > 10 || digits.parse::<u64>().map_or(true, |n| n > 255) {
@@ -326,6 +322,24 @@ fn validate(start: &StartLine, headers: &Headers) -> Result<(), SyntaxError> {
         if !ok {
             return Err(SyntaxError::Header(static_name(&h.name)));
         }
+    }
+    for (n, name) in [
+        (call_id, "Call-ID"),
+        (cseq, "CSeq"),
+        (from, "From"),
+        (to, "To"),
+    ] {
+        match n {
+            0 => return Err(SyntaxError::Missing(name)),
+            1 => {}
+            _ => return Err(SyntaxError::Duplicate(name)),
+        }
+    }
+    if via == 0 {
+        return Err(SyntaxError::Missing("Via"));
+    }
+    if max_forwards > 1 {
+        return Err(SyntaxError::Duplicate("Max-Forwards"));
     }
     if let StartLine::Request(r) = start {
         // An extension method with a mismatched CSeq is left to the UAS,

@@ -1,4 +1,5 @@
 use crate::normalize::{is_token_byte, trim_lws};
+use crate::uri::UriRef;
 use crate::{Params, Uri};
 use std::fmt;
 
@@ -29,14 +30,52 @@ impl NameAddr {
     /// characters, spaces inside `<…>` and an addr-spec carrying `?` or `,`
     /// are errors.
     pub fn parse(value: &str) -> Result<NameAddr, ()> {
+        let parts = NameAddrRef::parse(value)?;
+        Ok(NameAddr {
+            display: parts.display.map(|d| match d {
+                Display::Quoted(raw) => unescape(raw),
+                Display::Tokens(t) => t.to_string(),
+            }),
+            uri: Uri::parse(parts.uri)?,
+            params: Params::parse(parts.params)?,
+        })
+    }
+
+    /// True when `value` parses, checked without allocating.
+    pub(crate) fn is_valid(value: &str) -> bool {
+        NameAddrRef::parse(value).is_ok()
+    }
+
+    /// The `tag` parameter.
+    pub fn tag(&self) -> Option<&str> {
+        self.params.value("tag")
+    }
+}
+
+enum Display<'a> {
+    /// The text between the quotes, escapes unresolved.
+    Quoted(&'a str),
+    /// Unquoted token words.
+    Tokens(&'a str),
+}
+
+/// A name-addr split and checked, nothing copied.
+pub(crate) struct NameAddrRef<'a> {
+    display: Option<Display<'a>>,
+    pub(crate) uri: &'a str,
+    params: &'a str,
+}
+
+impl<'a> NameAddrRef<'a> {
+    pub(crate) fn parse(value: &'a str) -> Result<NameAddrRef<'a>, ()> {
         let s = trim_lws(value);
         let (display, rest) = if let Some(after_quote) = s.strip_prefix('"') {
-            let (text, rest) = read_quoted(after_quote)?;
-            let rest = trim_lws(rest);
+            let end = quoted_end(after_quote)?;
+            let rest = trim_lws(&after_quote[end + 1..]);
             if !rest.starts_with('<') {
                 return Err(());
             }
-            (Some(text), rest)
+            (Some(Display::Quoted(&after_quote[..end])), rest)
         } else if let Some(lt) = s.find('<') {
             let name = trim_lws(&s[..lt]);
             let words_ok = name
@@ -46,51 +85,64 @@ impl NameAddr {
             if !words_ok {
                 return Err(());
             }
-            ((!name.is_empty()).then(|| name.to_string()), &s[lt..])
+            (
+                (!name.is_empty()).then_some(Display::Tokens(name)),
+                &s[lt..],
+            )
         } else {
             // addr-spec: everything up to the first ';' is the URI.
             let end = s.find(';').unwrap_or(s.len());
-            let uri_text = trim_lws(&s[..end]);
-            if uri_text.contains(['?', ',']) {
+            let uri = trim_lws(&s[..end]);
+            if uri.contains(['?', ',']) {
                 return Err(());
             }
-            let uri = Uri::parse(uri_text)?;
-            return Ok(NameAddr {
+            UriRef::parse(uri)?;
+            let params = &s[end..];
+            crate::params::scan(params, |_, _| {})?;
+            return Ok(NameAddrRef {
                 display: None,
                 uri,
-                params: Params::parse(&s[end..])?,
+                params,
             });
         };
         let inner = rest.strip_prefix('<').ok_or(())?;
         let gt = inner.find('>').ok_or(())?;
-        let uri = Uri::parse(&inner[..gt])?;
-        let params = Params::parse(&inner[gt + 1..])?;
-        Ok(NameAddr {
+        let uri = &inner[..gt];
+        UriRef::parse(uri)?;
+        let params = &inner[gt + 1..];
+        crate::params::scan(params, |_, _| {})?;
+        Ok(NameAddrRef {
             display,
             uri,
             params,
         })
     }
-
-    /// The `tag` parameter.
-    pub fn tag(&self) -> Option<&str> {
-        self.params.value("tag")
-    }
 }
 
-/// Reads a quoted string body (after the opening quote) up to the closing
-/// quote, resolving `\` escapes. Returns the text and what follows.
-fn read_quoted(s: &str) -> Result<(String, &str), ()> {
-    let mut out = String::new();
-    let mut chars = s.char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '\\' => out.push(chars.next().ok_or(())?.1),
-            '"' => return Ok((out, &s[i + 1..])),
-            c => out.push(c),
+/// The index of the closing quote of a quoted-string body.
+fn quoted_end(s: &str) -> Result<usize, ()> {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'"' => return Ok(i),
+            _ => i += 1,
         }
     }
     Err(())
+}
+
+fn unescape(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 impl fmt::Display for NameAddr {
@@ -125,6 +177,11 @@ impl ContactValue {
             return Ok(ContactValue::Star);
         }
         NameAddr::parse(value).map(ContactValue::Addr)
+    }
+
+    /// True when `value` parses, checked without allocating.
+    pub(crate) fn is_valid(value: &str) -> bool {
+        trim_lws(value) == "*" || NameAddr::is_valid(value)
     }
 }
 

@@ -15,7 +15,7 @@ pub fn tokenize_head<'a>(
     head: &'a str,
     limits: &Limits,
 ) -> Result<(&'a str, Headers), SyntaxError> {
-    let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+    let mut lines = LineIter { rest: Some(head) };
     let start = lines.next().ok_or(SyntaxError::StartLine)?;
     let mut headers = Headers::with_capacity(16);
     let mut current: Option<(&'a str, Cow<'a, str>)> = None;
@@ -39,7 +39,7 @@ pub fn tokenize_head<'a>(
         if line.is_empty() {
             continue;
         }
-        let colon = line.find(':').ok_or(SyntaxError::HeaderLine)?;
+        let colon = memchr::memchr(b':', line.as_bytes()).ok_or(SyntaxError::HeaderLine)?;
         let name = line[..colon].trim_end_matches([' ', '\t']);
         if name.is_empty() || !name.bytes().all(is_token_byte) {
             return Err(SyntaxError::HeaderLine);
@@ -52,6 +52,24 @@ pub fn tokenize_head<'a>(
     Ok((start, headers))
 }
 
+/// Lines split at LF with a trailing CR removed, found with memchr.
+struct LineIter<'a> {
+    rest: Option<&'a str>,
+}
+
+impl<'a> Iterator for LineIter<'a> {
+    type Item = &'a str;
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = self.rest?;
+        let (line, next) = match memchr::memchr(b'\n', rest.as_bytes()) {
+            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+            None => (rest, None),
+        };
+        self.rest = next;
+        Some(line.strip_suffix('\r').unwrap_or(line))
+    }
+}
+
 fn push_field(
     headers: &mut Headers,
     name: &str,
@@ -59,10 +77,10 @@ fn push_field(
     limits: &Limits,
 ) -> Result<(), SyntaxError> {
     let name = HeaderName::from_wire(name);
-    let whole = value.trim_matches([' ', '\t']);
+    let whole = trim_lws(&value);
     // A list that does not split cleanly (unbalanced quote or `<`) is kept
     // whole; validation of the typed header then refuses it.
-    let items = match name.is_list() && !(name == HeaderName::Contact && whole == "*") {
+    let items = match name.is_address_list() && !(name == HeaderName::Contact && whole == "*") {
         true if whole.contains(',') => split_list(whole).ok(),
         _ => None,
     };
@@ -138,13 +156,34 @@ pub fn split_list(value: &str) -> Result<Vec<&str>, ()> {
 
 /// Trims SP and HTAB (and a stray CR) from both ends.
 pub(crate) fn trim_lws(s: &str) -> &str {
-    s.trim_matches([' ', '\t', '\r'])
+    let b = s.as_bytes();
+    let lws = |c: &u8| matches!(c, b' ' | b'\t' | b'\r');
+    let start = b.iter().position(|c| !lws(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !lws(c)).map_or(start, |e| e + 1);
+    // Both ends sit next to ASCII bytes, so they are char boundaries.
+    &s[start..end]
 }
 
 /// RFC 3261 §25.1 `token` characters.
 pub(crate) fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+    TOKEN[usize::from(b)]
 }
+
+/// A lookup table: the parser asks this for every byte of every name.
+static TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        i += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {

@@ -19,31 +19,13 @@ impl Params {
     /// empty string is an empty list). Names are tokens; an empty name
     /// (`;;`) is an error.
     pub fn parse(text: &str) -> Result<Params, ()> {
-        let text = trim_lws(text);
-        if text.is_empty() {
-            return Ok(Params::default());
-        }
-        let body = text.strip_prefix(';').ok_or(())?;
         let mut params = Vec::new();
-        for raw in split_semicolons(body)? {
-            let raw = trim_lws(raw);
-            let (name, value) = match raw.find('=') {
-                Some(eq) => (trim_lws(&raw[..eq]), Some(trim_lws(&raw[eq + 1..]))),
-                None => (raw, None),
-            };
-            if name.is_empty() || !name.bytes().all(is_param_name_byte) {
-                return Err(());
-            }
-            if let Some(v) = value {
-                if v.is_empty() || !valid_value(v) {
-                    return Err(());
-                }
-            }
+        scan(text, |name, value| {
             params.push(Param {
                 name: name.to_string(),
                 value: value.map(str::to_string),
-            });
-        }
+            })
+        })?;
         Ok(Params(params))
     }
 
@@ -104,9 +86,43 @@ impl fmt::Display for Params {
     }
 }
 
+/// Checks `;a=1;b` and calls `f` for each parameter, allocating nothing:
+/// the validation path of the parser uses it alone.
+pub(crate) fn scan<'a>(
+    text: &'a str,
+    mut f: impl FnMut(&'a str, Option<&'a str>),
+) -> Result<(), ()> {
+    let text = trim_lws(text);
+    if text.is_empty() {
+        return Ok(());
+    }
+    let mut body = text.strip_prefix(';').ok_or(())?;
+    loop {
+        let (raw, rest) = split_semicolon(body)?;
+        let raw = trim_lws(raw);
+        let (name, value) = match raw.find('=') {
+            Some(eq) => (trim_lws(&raw[..eq]), Some(trim_lws(&raw[eq + 1..]))),
+            None => (raw, None),
+        };
+        if name.is_empty() || !name.bytes().all(is_param_name_byte) {
+            return Err(());
+        }
+        if let Some(v) = value {
+            if v.is_empty() || !valid_value(v) {
+                return Err(());
+            }
+        }
+        f(name, value);
+        match rest {
+            Some(r) => body = r,
+            None => return Ok(()),
+        }
+    }
+}
+
 /// URI parameter names also allow the `param-unreserved` set and `%` escapes.
 fn is_param_name_byte(b: u8) -> bool {
-    is_token_byte(b) || b"[]/:&+$".contains(&b)
+    is_token_byte(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
 }
 
 fn valid_value(v: &str) -> bool {
@@ -115,22 +131,18 @@ fn valid_value(v: &str) -> bool {
     }
     // Unquoted values: no whitespace, no delimiters of the enclosing syntax.
     !v.bytes()
-        .any(|b| b.is_ascii_whitespace() || b"<>\",".contains(&b))
+        .any(|b| b.is_ascii_whitespace() || matches!(b, b'<' | b'>' | b'"' | b','))
 }
 
-/// Splits at `;` outside quoted strings.
-fn split_semicolons(s: &str) -> Result<Vec<&str>, ()> {
+/// Splits at the first `;` outside a quoted string.
+fn split_semicolon(s: &str) -> Result<(&str, Option<&str>), ()> {
     let bytes = s.as_bytes();
-    let mut out = Vec::new();
-    let (mut start, mut i, mut quoted) = (0, 0, false);
+    let (mut i, mut quoted) = (0, false);
     while i < bytes.len() {
         match bytes[i] {
             b'\\' if quoted => i += 1,
             b'"' => quoted = !quoted,
-            b';' if !quoted => {
-                out.push(&s[start..i]);
-                start = i + 1;
-            }
+            b';' if !quoted => return Ok((&s[..i], Some(&s[i + 1..]))),
             _ => {}
         }
         i += 1;
@@ -138,8 +150,7 @@ fn split_semicolons(s: &str) -> Result<Vec<&str>, ()> {
     if quoted {
         return Err(());
     }
-    out.push(&s[start..]);
-    Ok(out)
+    Ok((s, None))
 }
 
 #[cfg(test)]

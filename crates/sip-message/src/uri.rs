@@ -65,6 +65,37 @@ impl From<IpAddr> for Host {
     }
 }
 
+/// A host checked but not copied (the parser's validation path).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum HostRef<'a> {
+    Domain(&'a str),
+    Ip(IpAddr),
+}
+
+impl<'a> HostRef<'a> {
+    pub(crate) fn parse(s: &'a str) -> Result<HostRef<'a>, ()> {
+        if let Some(inner) = s.strip_prefix('[') {
+            let inner = inner.strip_suffix(']').ok_or(())?;
+            return parse_v6(inner).map(|a| HostRef::Ip(IpAddr::V6(a)));
+        }
+        if s.is_empty() {
+            return Err(());
+        }
+        if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            return s
+                .parse()
+                .map(|a| HostRef::Ip(IpAddr::V4(a)))
+                .map_err(|_| ());
+        }
+        if s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+        {
+            return Ok(HostRef::Domain(s));
+        }
+        Err(())
+    }
+}
+
 fn parse_v6(s: &str) -> Result<Ipv6Addr, ()> {
     if let Ok(a) = s.parse() {
         return Ok(a);
@@ -151,47 +182,28 @@ pub enum Uri {
 impl Uri {
     /// Parses a URI. No whitespace is allowed anywhere in it.
     pub fn parse(s: &str) -> Result<Uri, ()> {
-        let colon = s.find(':').ok_or(())?;
-        let (scheme, rest) = (&s[..colon], &s[colon + 1..]);
-        let valid_scheme = scheme
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphabetic())
-            && scheme
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
-        if !valid_scheme || rest.is_empty() {
-            return Err(());
-        }
-        if rest
-            .bytes()
-            .any(|b| b.is_ascii_whitespace() || b"<>\"".contains(&b))
-        {
-            return Err(());
-        }
-        if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
-            return parse_sip(scheme.eq_ignore_ascii_case("sips"), rest).map(Uri::Sip);
-        }
-        if scheme.eq_ignore_ascii_case("tel") {
-            let end = rest.find(';').unwrap_or(rest.len());
-            let number = &rest[..end];
-            let ok = !number.is_empty()
-                && number
-                    .bytes()
-                    .all(|b| b.is_ascii_hexdigit() || b"+-.()*#pwPW".contains(&b));
-            if !ok {
-                return Err(());
-            }
-            let params = Params::parse(&rest[end..])?;
-            return Ok(Uri::Tel(TelUri {
+        Ok(match UriRef::parse(s)? {
+            UriRef::Sip(p) => Uri::Sip(SipUri {
+                secure: p.secure,
+                user: p.user.map(str::to_string),
+                password: p.password.map(str::to_string),
+                host: match p.host {
+                    HostRef::Domain(d) => Host::Domain(d.to_string()),
+                    HostRef::Ip(ip) => ip.into(),
+                },
+                port: p.port,
+                params: Params::parse(p.params)?,
+                headers: p.headers.map(str::to_string),
+            }),
+            UriRef::Tel { number, params } => Uri::Tel(TelUri {
                 number: number.to_string(),
-                params,
-            }));
-        }
-        Ok(Uri::Other(AbsoluteUri {
-            scheme: scheme.to_string(),
-            rest: rest.to_string(),
-        }))
+                params: Params::parse(params)?,
+            }),
+            UriRef::Other { scheme, rest } => Uri::Other(AbsoluteUri {
+                scheme: scheme.to_string(),
+                rest: rest.to_string(),
+            }),
+        })
     }
 
     /// The SIP URI, if this is one.
@@ -212,13 +224,76 @@ impl Uri {
     }
 }
 
-fn parse_sip(secure: bool, rest: &str) -> Result<SipUri, ()> {
+/// A URI checked but not copied: the validation path of the parser uses
+/// it alone, [`Uri::parse`] turns it into owned parts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum UriRef<'a> {
+    Sip(SipUriRef<'a>),
+    Tel { number: &'a str, params: &'a str },
+    Other { scheme: &'a str, rest: &'a str },
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SipUriRef<'a> {
+    secure: bool,
+    user: Option<&'a str>,
+    password: Option<&'a str>,
+    host: HostRef<'a>,
+    port: Option<u16>,
+    params: &'a str,
+    headers: Option<&'a str>,
+}
+
+impl<'a> UriRef<'a> {
+    pub(crate) fn parse(s: &'a str) -> Result<UriRef<'a>, ()> {
+        let colon = memchr::memchr(b':', s.as_bytes()).ok_or(())?;
+        let (scheme, rest) = (&s[..colon], &s[colon + 1..]);
+        let valid_scheme = scheme
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic())
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+        if !valid_scheme || rest.is_empty() {
+            return Err(());
+        }
+        if rest
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || matches!(b, b'<' | b'>' | b'"'))
+        {
+            return Err(());
+        }
+        if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
+            return parse_sip(scheme.eq_ignore_ascii_case("sips"), rest).map(UriRef::Sip);
+        }
+        if scheme.eq_ignore_ascii_case("tel") {
+            let end = rest.find(';').unwrap_or(rest.len());
+            let number = &rest[..end];
+            let ok = !number.is_empty()
+                && number
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b"+-.()*#pwPW".contains(&b));
+            if !ok {
+                return Err(());
+            }
+            crate::params::scan(&rest[end..], |_, _| {})?;
+            return Ok(UriRef::Tel {
+                number,
+                params: &rest[end..],
+            });
+        }
+        Ok(UriRef::Other { scheme, rest })
+    }
+}
+
+fn parse_sip(secure: bool, rest: &str) -> Result<SipUriRef<'_>, ()> {
     // '@' can only appear as the userinfo delimiter: user, parameter and
     // header characters exclude it (RFC 3261 §25.1).
-    let (user, password, hostpart) = match rest.find('@') {
+    let (user, password, hostpart) = match memchr::memchr(b'@', rest.as_bytes()) {
         Some(at) => {
             let userinfo = &rest[..at];
-            let (user, password) = match userinfo.find(':') {
+            let (user, password) = match memchr::memchr(b':', userinfo.as_bytes()) {
                 Some(c) => (&userinfo[..c], Some(&userinfo[c + 1..])),
                 None => (userinfo, None),
             };
@@ -235,30 +310,40 @@ fn parse_sip(secure: bool, rest: &str) -> Result<SipUri, ()> {
         let end = after.find([';', '?']).unwrap_or(after.len());
         (&hostpart[..close + 1 + end], &after[end..])
     } else {
-        let end = hostpart.find([';', '?']).unwrap_or(hostpart.len());
+        let end = memchr::memchr2(b';', b'?', hostpart.as_bytes()).unwrap_or(hostpart.len());
         (&hostpart[..end], &hostpart[end..])
     };
-    let (host, port) = split_host_port(hostport)?;
-    let (params, headers) = match tail.find('?') {
+    let (host, port) = split_host_port_ref(hostport)?;
+    let (params, headers) = match memchr::memchr(b'?', tail.as_bytes()) {
         Some(q) => (&tail[..q], Some(&tail[q + 1..])),
         None => (tail, None),
     };
     if headers.is_some_and(str::is_empty) {
         return Err(());
     }
-    Ok(SipUri {
+    crate::params::scan(params, |_, _| {})?;
+    Ok(SipUriRef {
         secure,
-        user: user.map(str::to_string),
-        password: password.map(str::to_string),
+        user,
+        password,
         host,
         port,
-        params: Params::parse(params)?,
-        headers: headers.map(str::to_string),
+        params,
+        headers,
     })
 }
 
 /// Splits `host[:port]`, where host may be `[v6]`.
 pub(crate) fn split_host_port(s: &str) -> Result<(Host, Option<u16>), ()> {
+    let (host, port) = split_host_port_ref(s)?;
+    let host = match host {
+        HostRef::Domain(d) => Host::Domain(d.to_string()),
+        HostRef::Ip(ip) => ip.into(),
+    };
+    Ok((host, port))
+}
+
+pub(crate) fn split_host_port_ref(s: &str) -> Result<(HostRef<'_>, Option<u16>), ()> {
     let (host, port) = if s.starts_with('[') {
         let close = s.find(']').ok_or(())?;
         match &s[close + 1..] {
@@ -266,7 +351,7 @@ pub(crate) fn split_host_port(s: &str) -> Result<(Host, Option<u16>), ()> {
             p => (&s[..=close], Some(p.strip_prefix(':').ok_or(())?)),
         }
     } else {
-        match s.find(':') {
+        match memchr::memchr(b':', s.as_bytes()) {
             Some(c) => (&s[..c], Some(&s[c + 1..])),
             None => (s, None),
         }
@@ -278,7 +363,7 @@ pub(crate) fn split_host_port(s: &str) -> Result<(Host, Option<u16>), ()> {
         Some(_) => return Err(()),
         None => None,
     };
-    Ok((Host::parse(host)?, port))
+    Ok((HostRef::parse(host)?, port))
 }
 
 impl fmt::Display for SipUri {

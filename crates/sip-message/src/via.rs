@@ -1,5 +1,5 @@
 use crate::normalize::trim_lws;
-use crate::uri::split_host_port;
+use crate::uri::{split_host_port, split_host_port_ref};
 use crate::{Host, Params};
 use std::fmt;
 
@@ -19,24 +19,21 @@ pub struct Via {
 impl Via {
     /// Parses one Via value: `SIP/2.0/UDP host[:port];params`.
     pub fn parse(value: &str) -> Result<Via, ()> {
-        let s = trim_lws(value);
-        let (proto, rest) = split_protocol(s)?;
-        let rest = trim_lws(rest);
-        let end = rest.find(';').unwrap_or(rest.len());
-        let (host, port) = split_host_port(trim_lws(&rest[..end]))?;
-        let params = Params::parse(&rest[end..])?;
-        if let Some(r) = params.value("received") {
-            Host::parse_lenient(r)?;
-        }
-        if let Some(Some(p)) = params.get("rport") {
-            p.parse::<u16>().map_err(|_| ())?;
-        }
+        let (transport, hostport, params) = split(value)?;
+        let (host, port) = split_host_port(hostport)?;
         Ok(Via {
-            transport: proto,
+            transport: transport.to_ascii_uppercase(),
             host,
             port,
-            params,
+            params: Params::parse(params)?,
         })
+    }
+
+    /// True when `value` parses, checked without allocating.
+    pub(crate) fn is_valid(value: &str) -> bool {
+        split(value)
+            .and_then(|(_, hostport, _)| split_host_port_ref(hostport))
+            .is_ok()
     }
 
     /// The `branch` parameter.
@@ -65,8 +62,30 @@ impl Via {
     }
 }
 
+/// Splits a Via value into transport, sent-by and parameter text, and
+/// checks the parameters that have a syntax of their own.
+fn split(value: &str) -> Result<(&str, &str, &str), ()> {
+    let s = trim_lws(value);
+    let (transport, rest) = split_protocol(s)?;
+    let rest = trim_lws(rest);
+    let end = rest.find(';').unwrap_or(rest.len());
+    let params = &rest[end..];
+    let mut ok = true;
+    crate::params::scan(params, |name, value| {
+        if name.eq_ignore_ascii_case("received") {
+            ok &= value.is_some_and(|r| Host::parse_lenient(r).is_ok());
+        } else if name.eq_ignore_ascii_case("rport") {
+            ok &= value.is_none_or(|p| p.parse::<u16>().is_ok());
+        }
+    })?;
+    if !ok {
+        return Err(());
+    }
+    Ok((transport, trim_lws(&rest[..end]), params))
+}
+
 /// Reads `SIP / 2.0 / UDP` (LWS allowed around the slashes, RFC 4475 wsinv).
-fn split_protocol(s: &str) -> Result<(String, &str), ()> {
+fn split_protocol(s: &str) -> Result<(&str, &str), ()> {
     let mut rest = s;
     let mut parts = [""; 3];
     for (i, part) in parts.iter_mut().enumerate() {
@@ -89,7 +108,7 @@ fn split_protocol(s: &str) -> Result<(String, &str), ()> {
     if rest.is_empty() {
         return Err(());
     }
-    Ok((transport.to_ascii_uppercase(), rest))
+    Ok((transport, rest))
 }
 
 impl fmt::Display for Via {

@@ -1,0 +1,525 @@
+//! The node's configuration: TOML (see `default.toml` and the operations
+//! contract in the README). Every value is checked while it is read, so a
+//! bad file is refused with its file, line and key before anything starts.
+
+use serde::Deserialize;
+use sip_transport::ListenSpec;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The embedded default configuration.
+pub const DEFAULT_TOML: &str = include_str!("default.toml");
+
+/// A node's whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// SIP signalling.
+    #[serde(default)]
+    pub sip: SipConfig,
+    /// The media relay.
+    #[serde(default)]
+    pub media: MediaConfig,
+    /// The metrics listener.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// Handover policy.
+    #[serde(default)]
+    pub handover: HandoverConfig,
+    /// Cluster membership and storage.
+    #[serde(default)]
+    pub cluster: ClusterConfig,
+    /// Users of the domain.
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+}
+
+/// `[sip]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// The domain users register in.
+    pub domain: Domain,
+    /// Listeners, `udp:ADDR:PORT` or `tcp:ADDR:PORT`.
+    pub listen: Vec<Listen>,
+    /// Answer UDP requests at their source address and port, as if every
+    /// request carried `rport` (RFC 3581): right for phones behind NAT.
+    pub force_rport: bool,
+    /// Offer MD5 digest next to SHA-256 (RFC 8760). Old phones need it.
+    pub md5: bool,
+    /// How long a TCP connection may sit mid-message before it is closed.
+    #[serde(with = "humantime_serde_compat")]
+    pub tcp_body_timeout: Duration,
+    /// How long an idle TCP connection is kept.
+    #[serde(with = "humantime_serde_compat")]
+    pub tcp_idle_timeout: Duration,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            domain: Domain("localhost".into()),
+            listen: vec![
+                Listen(ListenSpec::from_str("udp:127.0.0.1:5060").expect("valid literal")),
+                Listen(ListenSpec::from_str("tcp:127.0.0.1:5060").expect("valid literal")),
+            ],
+            force_rport: true,
+            md5: true,
+            tcp_body_timeout: Duration::from_secs(5),
+            tcp_idle_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A SIP listener, `udp:ADDR:PORT` or `tcp:ADDR:PORT`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Listen(pub ListenSpec);
+
+impl TryFrom<String> for Listen {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        ListenSpec::from_str(&s)
+            .map(Listen)
+            .map_err(|e| format!("`{s}` is not a listener like \"udp:127.0.0.1:5060\": {e}"))
+    }
+}
+
+/// A SIP domain name: non-empty, host characters only.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Domain(pub String);
+
+impl TryFrom<String> for Domain {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let ok = !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+        if ok {
+            Ok(Domain(s.to_ascii_lowercase()))
+        } else {
+            Err(format!("`{s}` is not a domain name"))
+        }
+    }
+}
+
+/// `[media]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// The address written into SDP.
+    pub address: IpAddr,
+    /// The RTP/RTCP port range.
+    pub ports: PortRange,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            address: IpAddr::from([127, 0, 0, 1]),
+            ports: PortRange {
+                first: 20000,
+                last: 29999,
+            },
+        }
+    }
+}
+
+/// An inclusive port range `FIRST-LAST` that starts even (RTP even, RTCP odd).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct PortRange {
+    /// First port (even).
+    pub first: u16,
+    /// Last port.
+    pub last: u16,
+}
+
+impl TryFrom<String> for PortRange {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let bad =
+            || format!("`{s}` is not a port range like \"20000-29999\" starting on an even port");
+        let (a, b) = s.split_once('-').ok_or_else(bad)?;
+        let first: u16 = a.trim().parse().map_err(|_| bad())?;
+        let last: u16 = b.trim().parse().map_err(|_| bad())?;
+        if first == 0 || first % 2 != 0 || last <= first {
+            return Err(bad());
+        }
+        Ok(PortRange { first, last })
+    }
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serves `GET /metrics` and `GET /healthz`.
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+        }
+    }
+}
+
+/// `[handover]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HandoverConfig {
+    /// The feature code a device dials to pull the call (`*11`).
+    pub feature_code: String,
+    /// How long the original device has to decide.
+    #[serde(with = "humantime_serde_compat")]
+    pub authorization_timeout: Duration,
+    /// Whether grant-and-monitor is offered.
+    pub monitor_allowed: bool,
+}
+
+impl Default for HandoverConfig {
+    fn default() -> Self {
+        HandoverConfig {
+            feature_code: "*11".into(),
+            authorization_timeout: Duration::from_secs(20),
+            monitor_allowed: true,
+        }
+    }
+}
+
+/// Durations as humantime strings (`"20s"`, `"1m 30s"`).
+mod humantime_serde_compat {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(|e| {
+            serde::de::Error::custom(format!("`{s}` is not a duration like \"20s\": {e}"))
+        })
+    }
+}
+
+/// `[cluster]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// This node's Raft id.
+    pub node_id: u64,
+    /// Where the replicated log and snapshots live.
+    pub data_dir: PathBuf,
+    /// QUIC listener between nodes.
+    pub listen: SocketAddr,
+    /// Other nodes, `ID=ADDR:PORT`.
+    pub peers: Vec<Peer>,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            node_id: 1,
+            data_dir: PathBuf::from("./baton-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 7001)),
+            peers: Vec::new(),
+        }
+    }
+}
+
+/// A cluster peer, `ID=ADDR:PORT`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Peer {
+    /// Raft id.
+    pub id: u64,
+    /// QUIC address.
+    pub addr: SocketAddr,
+}
+
+impl TryFrom<String> for Peer {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let bad = || format!("`{s}` is not a peer like \"2=127.0.0.2:7001\"");
+        let (id, addr) = s.split_once('=').ok_or_else(bad)?;
+        Ok(Peer {
+            id: id.trim().parse().map_err(|_| bad())?,
+            addr: addr.trim().parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// `[[users]]`: a name and either a password or a precomputed HA1.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "RawUser")]
+pub struct UserConfig {
+    /// The user part of the address of record.
+    pub name: String,
+    /// The secret.
+    pub secret: UserSecret,
+}
+
+/// How a user's secret is stored.
+#[derive(Clone)]
+pub enum UserSecret {
+    /// A clear password (works with every digest algorithm).
+    Password(String),
+    /// `H(user:realm:password)` in hex: MD5 (32 digits) or SHA-256 (64 digits).
+    Ha1(String),
+}
+
+impl fmt::Debug for UserSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UserSecret::Password(_) => f.write_str("Password(…)"),
+            UserSecret::Ha1(_) => f.write_str("Ha1(…)"),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    name: String,
+    password: Option<String>,
+    ha1: Option<String>,
+}
+
+impl TryFrom<RawUser> for UserConfig {
+    type Error = String;
+    fn try_from(raw: RawUser) -> Result<Self, String> {
+        let name_ok = !raw.name.is_empty()
+            && raw
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.!~*'()+".contains(&b));
+        if !name_ok {
+            return Err(format!(
+                "user name `{}` is empty or has characters a SIP user part cannot",
+                raw.name
+            ));
+        }
+        let secret = match (raw.password, raw.ha1) {
+            (Some(p), None) if !p.is_empty() => UserSecret::Password(p),
+            (None, Some(h))
+                if matches!(h.len(), 32 | 64) && h.bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
+                UserSecret::Ha1(h.to_ascii_lowercase())
+            }
+            (None, Some(_)) => {
+                return Err(format!(
+                    "user `{}`: ha1 must be 32 (MD5) or 64 (SHA-256) hex digits",
+                    raw.name
+                ))
+            }
+            _ => {
+                return Err(format!(
+                    "user `{}` needs exactly one of `password` or `ha1`",
+                    raw.name
+                ))
+            }
+        };
+        Ok(UserConfig {
+            name: raw.name,
+            secret,
+        })
+    }
+}
+
+/// Why a configuration was refused: the file, the line and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// TOML syntax or a value that does not fit its key.
+    #[error("{file}:{line}: key `{key}`: {message}")]
+    Invalid {
+        /// The file.
+        file: PathBuf,
+        /// 1-based line of the offending value (0 when unknown).
+        line: usize,
+        /// Dotted path of the key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Parses a TOML text; `file` names it in errors.
+    pub fn from_toml(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        let invalid = |line: usize, key: String, message: String| ConfigError::Invalid {
+            file: file.to_path_buf(),
+            line,
+            key,
+            message,
+        };
+        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let de = toml::Deserializer::parse(text).map_err(|e| {
+            let line = e.span().map_or(0, |s| line_of(s.start));
+            invalid(line, "-".into(), e.message().to_string())
+        })?;
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let line = inner.span().map_or(0, |s| line_of(s.start));
+            invalid(line, key, inner.message().to_string())
+        })?;
+        config.check(text, file)?;
+        Ok(config)
+    }
+
+    /// Reads and parses a TOML file.
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text, file)
+    }
+
+    /// The embedded default. Its demo users are kept only while every
+    /// listener is on loopback.
+    pub fn embedded_default() -> Config {
+        let mut config = Self::from_toml(DEFAULT_TOML, Path::new("<embedded default>"))
+            .expect("the embedded default configuration is valid (tested)");
+        let all_loopback = config
+            .sip
+            .listen
+            .iter()
+            .all(|l| l.0.addr.ip().is_loopback())
+            && config.metrics.listen.ip().is_loopback();
+        if !all_loopback {
+            config.users.clear();
+        }
+        config
+    }
+
+    /// Checks across keys that serde cannot express.
+    fn check(&self, text: &str, file: &Path) -> Result<(), ConfigError> {
+        let key_line = |key: &str| {
+            text.lines()
+                .position(|l| l.trim_start().starts_with(key))
+                .map_or(0, |i| i + 1)
+        };
+        let fail = |key: &str, message: String| ConfigError::Invalid {
+            file: file.to_path_buf(),
+            line: key_line(key.rsplit('.').next().unwrap_or(key)),
+            key: key.to_string(),
+            message,
+        };
+        if self.sip.listen.is_empty() {
+            return Err(fail("sip.listen", "at least one listener is needed".into()));
+        }
+        let mut names = std::collections::HashSet::new();
+        for u in &self.users {
+            if !names.insert(u.name.as_str()) {
+                return Err(fail(
+                    "users.name",
+                    format!("user `{}` is defined twice", u.name),
+                ));
+            }
+        }
+        if self.handover.authorization_timeout.is_zero() {
+            return Err(fail(
+                "handover.authorization_timeout",
+                "must be more than zero".into(),
+            ));
+        }
+        let code_ok = !self.handover.feature_code.is_empty()
+            && self
+                .handover
+                .feature_code
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b"*#".contains(&b));
+        if !code_ok {
+            return Err(fail(
+                "handover.feature_code",
+                "must be digits, `*` and `#`".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        Config::from_toml(text, Path::new("baton.toml"))
+            .expect_err("refused")
+            .to_string()
+    }
+
+    #[test]
+    fn embedded_default_matches_the_contract() {
+        let c = Config::embedded_default();
+        assert_eq!(c.sip.domain.0, "localhost");
+        assert_eq!(c.sip.listen.len(), 2);
+        assert_eq!(
+            c.media.ports,
+            PortRange {
+                first: 20000,
+                last: 29999
+            }
+        );
+        assert_eq!(c.metrics.listen, "127.0.0.1:9090".parse().expect("addr"));
+        assert_eq!(c.handover.authorization_timeout, Duration::from_secs(20));
+        assert_eq!(c.cluster.data_dir, PathBuf::from("./baton-data"));
+        let names: Vec<_> = c.users.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["alice", "bob", "carol"]);
+    }
+
+    #[test]
+    fn empty_file_means_defaults_without_users() {
+        let c = Config::from_toml("", Path::new("x.toml")).expect("valid");
+        assert!(c.users.is_empty());
+        assert_eq!(c.sip.domain.0, "localhost");
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = err(
+            "[sip]\ndomain = \"a.test\"\nlisten = [\"udp:127.0.0.1:5060\", \"sctp:1.2.3.4:5\"]\n",
+        );
+        assert!(e.starts_with("baton.toml:3: key `sip.listen"), "{e}");
+        let e = err("[media]\nports = \"20001-20000\"\n");
+        assert!(e.starts_with("baton.toml:2: key `media.ports`"), "{e}");
+        let e = err("[sip]\ndomian = \"x\"\n");
+        assert!(e.contains(":2:") && e.contains("domian"), "{e}");
+        let e = err("[handover]\nauthorization_timeout = \"soon\"\n");
+        assert!(
+            e.starts_with("baton.toml:2: key `handover.authorization_timeout`"),
+            "{e}"
+        );
+        let e = err("[[users]]\nname = \"al ice\"\npassword = \"x\"\n");
+        assert!(e.contains("key `users[0]`") && e.contains("al ice"), "{e}");
+        let e = err("[[users]]\nname = \"a\"\n");
+        assert!(e.contains("exactly one of"), "{e}");
+        let e = err("[sip\n");
+        assert!(e.starts_with("baton.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn users_with_ha1() {
+        let c = Config::from_toml(
+            "[[users]]\nname = \"a\"\nha1 = \"0123456789abcdef0123456789ABCDEF\"\n",
+            Path::new("x"),
+        )
+        .expect("valid");
+        assert!(
+            matches!(&c.users[0].secret, UserSecret::Ha1(h) if h == "0123456789abcdef0123456789abcdef")
+        );
+    }
+}

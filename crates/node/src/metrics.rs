@@ -1,0 +1,156 @@
+//! Prometheus exposition: the recorder, the metric names this node defines,
+//! and the HTTP listener for `GET /metrics` and `GET /healthz`.
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Request, Response, StatusCode};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// `baton_sip_messages_total{direction,method,status}`
+pub const SIP_MESSAGES: &str = "baton_sip_messages_total";
+/// `baton_sip_parse_errors_total{transport,reason}`
+pub const SIP_PARSE_ERRORS: &str = "baton_sip_parse_errors_total";
+/// `baton_sip_transactions_active`
+pub const SIP_TRANSACTIONS_ACTIVE: &str = "baton_sip_transactions_active";
+/// `baton_sip_stray_total{kind}`: responses and ACKs matching no transaction.
+pub const SIP_STRAY: &str = "baton_sip_stray_total";
+
+/// Latency buckets, in seconds, shared by every `_seconds` histogram: set
+/// explicitly so that exposition is a histogram, never a summary.
+const SECONDS_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Installs the global recorder and describes this node's metrics.
+pub fn install() -> anyhow::Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)?
+        .install_recorder()?;
+    metrics::describe_counter!(
+        SIP_MESSAGES,
+        "SIP messages by direction (in/out), method and status"
+    );
+    metrics::describe_counter!(
+        SIP_PARSE_ERRORS,
+        "Messages that could not be framed or parsed"
+    );
+    metrics::describe_gauge!(SIP_TRANSACTIONS_ACTIVE, "SIP transactions in progress");
+    metrics::describe_counter!(SIP_STRAY, "Responses and ACKs that matched no transaction");
+    // Touch the counters so they are exported from the start (at zero).
+    metrics::counter!(SIP_PARSE_ERRORS, "transport" => "udp", "reason" => "syntax").absolute(0);
+    Ok(handle)
+}
+
+/// A label value for a method: extension methods collapse to `other`, so a
+/// hostile peer cannot mint label values.
+pub fn method_label(method: &sip_message::Method) -> &'static str {
+    use sip_message::Method;
+    match method {
+        Method::Standard(m) => match m {
+            rsip::Method::Ack => "ACK",
+            rsip::Method::Bye => "BYE",
+            rsip::Method::Cancel => "CANCEL",
+            rsip::Method::Info => "INFO",
+            rsip::Method::Invite => "INVITE",
+            rsip::Method::Message => "MESSAGE",
+            rsip::Method::Notify => "NOTIFY",
+            rsip::Method::Options => "OPTIONS",
+            rsip::Method::PRack => "PRACK",
+            rsip::Method::Publish => "PUBLISH",
+            rsip::Method::Refer => "REFER",
+            rsip::Method::Register => "REGISTER",
+            rsip::Method::Subscribe => "SUBSCRIBE",
+            rsip::Method::Update => "UPDATE",
+        },
+        Method::Extension(_) => "other",
+    }
+}
+
+/// Counts one SIP message.
+pub fn count_message(direction: &'static str, message: &sip_message::Message) {
+    let method = match (message.method(), message.cseq()) {
+        (Some(m), _) => method_label(m),
+        (None, Some(c)) => method_label(&c.method),
+        (None, None) => "other",
+    };
+    let status = message.status().map_or(String::new(), |s| s.to_string());
+    metrics::counter!(SIP_MESSAGES, "direction" => direction, "method" => method, "status" => status)
+        .increment(1);
+}
+
+/// Serves `/metrics` and `/healthz` until `stop` is set. Returns the bound address.
+pub async fn serve(
+    addr: SocketAddr,
+    handle: PrometheusHandle,
+    healthy: Arc<AtomicBool>,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let handle = handle.clone();
+            let healthy = healthy.clone();
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let response = route(&req, &handle, &healthy);
+                        async move { Ok::<_, std::convert::Infallible>(response) }
+                    });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    });
+    Ok((local, task))
+}
+
+fn route<B>(
+    req: &Request<B>,
+    handle: &PrometheusHandle,
+    healthy: &AtomicBool,
+) -> Response<Full<Bytes>> {
+    let (status, content_type, body) = match (req.method(), req.uri().path()) {
+        (&hyper::Method::GET, "/metrics") => {
+            (StatusCode::OK, "text/plain; version=0.0.4", handle.render())
+        }
+        (&hyper::Method::GET, "/healthz") if healthy.load(Ordering::Relaxed) => {
+            (StatusCode::OK, "text/plain", "ok\n".to_string())
+        }
+        (&hyper::Method::GET, "/healthz") => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "stopping\n".to_string(),
+        ),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found\n".to_string(),
+        ),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, v);
+    }
+    response
+}

@@ -1,0 +1,394 @@
+//! The node's SIP service at this stage: the transport, the transaction
+//! layer, and a UAS core that answers what it can serve (OPTIONS), refuses
+//! the rest with the right status, and counts everything.
+//!
+//! One task pumps the sans-IO transaction layer (quinn's run-loop shape):
+//! feed one input, drain transmits and events, sleep until the next
+//! deadline.
+
+use crate::auth::{AuthOutcome, Authenticator};
+use crate::config::Config;
+use crate::metrics as m;
+use crate::uas_checks::{self, Refusal};
+use anyhow::Context as _;
+use bytes::Bytes;
+use sip_message::{HeaderName, Message, Method, ParseError, ResponseBuilder};
+use sip_proto::{Event, RequestOutcome, ResponseOutcome, TransactionLayer};
+use sip_transport::{
+    Target, Transport, TransportConfig, TransportEvent, TransportHandle, TransportKind,
+};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// `Server` header value.
+const SERVER: &str = concat!("Baton/", env!("CARGO_PKG_VERSION"));
+
+/// Runs the node until SIGTERM or SIGINT.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let prometheus = m::install().context("installing the metrics recorder")?;
+    sip_transport::describe_metrics();
+    let healthy = Arc::new(AtomicBool::new(true));
+    let (metrics_addr, _metrics_task) =
+        m::serve(config.metrics.listen, prometheus, healthy.clone())
+            .await
+            .with_context(|| format!("metrics listener {}", config.metrics.listen))?;
+
+    let mut transport_config =
+        TransportConfig::new(config.sip.listen.iter().map(|l| l.0).collect());
+    transport_config.force_rport = config.sip.force_rport;
+    transport_config.tcp_body_timeout = config.sip.tcp_body_timeout;
+    transport_config.tcp_idle_timeout = config.sip.tcp_idle_timeout;
+    let (transport, mut events) = Transport::start(transport_config)
+        .await
+        .context("SIP listeners")?;
+
+    // Scripts and tests read these lines to learn the bound ports.
+    for spec in transport.local_addrs() {
+        println!(
+            "listening sip {}:{}",
+            spec.kind.as_str().to_ascii_lowercase(),
+            spec.addr
+        );
+    }
+    println!("listening metrics {metrics_addr}");
+    println!("ready");
+    tracing::info!(
+        domain = %config.sip.domain.0,
+        users = config.users.len(),
+        media = %format!("{} ports {}-{}", config.media.address, config.media.ports.first, config.media.ports.last),
+        node_id = config.cluster.node_id,
+        data_dir = %config.cluster.data_dir.display(),
+        "baton is ready"
+    );
+
+    let mut core = SipCore::new(&config, transport.clone());
+    let mut terminate = signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut interrupt = signal(tokio::signal::unix::SignalKind::interrupt())?;
+    loop {
+        let deadline = core.layer.poll_timeout();
+        let sleep = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => core.handle_transport_event(event).await,
+                None => break,
+            },
+            () = sleep => core.handle_timeout().await,
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        }
+    }
+    tracing::info!("stopping: no new requests are taken");
+    healthy.store(false, Ordering::Relaxed);
+    transport.shutdown().await;
+    Ok(())
+}
+
+fn signal(kind: tokio::signal::unix::SignalKind) -> anyhow::Result<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(kind).context("installing a signal handler")
+}
+
+/// The UAS core and its transaction layer.
+struct SipCore {
+    layer: TransactionLayer,
+    transport: TransportHandle,
+    auth: Authenticator,
+    force_rport: bool,
+}
+
+impl SipCore {
+    fn new(config: &Config, transport: TransportHandle) -> Self {
+        SipCore {
+            layer: TransactionLayer::new(sip_proto::Config::default()),
+            transport,
+            auth: Authenticator::new(&config.sip.domain.0, &config.users, config.sip.md5),
+            force_rport: config.sip.force_rport,
+        }
+    }
+
+    async fn handle_transport_event(&mut self, event: TransportEvent) {
+        let now = Instant::now();
+        match event {
+            TransportEvent::Message { message, flow } => {
+                m::count_message("in", &message);
+                if message.is_request() {
+                    let Some(reply_to) = message.top_via().and_then(|via| {
+                        sip_transport::response_target(&via, &flow, self.force_rport)
+                    }) else {
+                        metrics::counter!(m::SIP_STRAY, "kind" => "unroutable").increment(1);
+                        return;
+                    };
+                    match self
+                        .layer
+                        .handle_request(now, message, to_proto_flow(&reply_to))
+                    {
+                        Ok(RequestOutcome::New(_)) | Ok(RequestOutcome::Absorbed) => {}
+                        Ok(RequestOutcome::StrayAck(_)) => {
+                            metrics::counter!(m::SIP_STRAY, "kind" => "ack").increment(1);
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "request refused by the transaction layer")
+                        }
+                    }
+                } else {
+                    match self.layer.handle_response(now, message) {
+                        Ok(ResponseOutcome::Matched(_)) => {}
+                        Ok(ResponseOutcome::Stray(_)) | Err(_) => {
+                            // RFC 3261 §18.1.2: a response matching no
+                            // transaction is dropped silently.
+                            metrics::counter!(m::SIP_STRAY, "kind" => "response").increment(1);
+                        }
+                    }
+                }
+            }
+            TransportEvent::Malformed {
+                error,
+                flow,
+                closed,
+            } => {
+                metrics::counter!(
+                    m::SIP_PARSE_ERRORS,
+                    "transport" => flow.kind.as_str().to_ascii_lowercase(),
+                    "reason" => parse_error_label(&error),
+                )
+                .increment(1);
+                if !closed {
+                    self.answer_malformed(&error, &flow).await;
+                }
+            }
+            TransportEvent::ConnectionClosed { .. } => {}
+        }
+        self.drain(now).await;
+    }
+
+    async fn handle_timeout(&mut self) {
+        let now = Instant::now();
+        self.layer.handle_timeout(now);
+        self.drain(now).await;
+    }
+
+    /// A request that did not parse gets a stateless `400` (or `505`) when
+    /// enough of it was read to address a response; anything else is dropped.
+    async fn answer_malformed(&mut self, error: &ParseError, flow: &sip_transport::Flow) {
+        if !error.is_request() {
+            return;
+        }
+        let Some(headers) = error.headers() else {
+            return;
+        };
+        if headers.get(&HeaderName::Via).is_none() {
+            return;
+        }
+        let mut builder = ResponseBuilder::from_headers(headers, error.status()).to_tag(&new_tag());
+        if error.status() == 400 {
+            // Say what was wrong: a phone's log is often all an operator has.
+            builder = builder.reason(&format!("Bad Request ({})", short_reason(error)));
+        }
+        let response = builder.header(HeaderName::Server, SERVER).build();
+        m::count_message("out", &response);
+        // Symmetric: back to where the bytes came from (RFC 3581 style).
+        let _ = self
+            .transport
+            .send(&flow.reply_target(), Bytes::from(response.to_bytes()))
+            .await;
+    }
+
+    /// Drains the layer: transmits to the transport, events to the core,
+    /// until both are empty (str0m's rule).
+    async fn drain(&mut self, now: Instant) {
+        loop {
+            while let Some(t) = self.layer.poll_transmit() {
+                let target = to_target(&t.destination);
+                if let Err(e) = self.transport.send(&target, t.payload).await {
+                    tracing::debug!(error = %e, remote = %target.remote, "send failed");
+                    if let Some(key) = t.key {
+                        self.layer.handle_transport_error(now, &key);
+                    }
+                }
+            }
+            let Some(event) = self.layer.poll_event() else {
+                break;
+            };
+            self.handle_layer_event(now, event);
+        }
+        metrics::gauge!(m::SIP_TRANSACTIONS_ACTIVE).set(self.layer.len() as f64);
+    }
+
+    fn handle_layer_event(&mut self, now: Instant, event: Event) {
+        match event {
+            Event::Request { key, message, .. } => {
+                let response = self.respond(&message);
+                m::count_message("out", &response);
+                if let Err(e) = self.layer.send_response(now, &key, &response) {
+                    tracing::debug!(error = %e, "response refused by the transaction layer");
+                }
+            }
+            Event::Response { .. } | Event::Timeout { .. } => {}
+            Event::TransportError { .. } | Event::Terminated { .. } => {}
+        }
+    }
+
+    /// The UAS core's answer to a new request (RFC 3261 §8.2).
+    fn respond(&mut self, request: &Message) -> Message {
+        if let Err(refusal) = uas_checks::check_request(request) {
+            return refuse(request, &refusal);
+        }
+        let Some(method) = request.method() else {
+            return refuse(
+                request,
+                &Refusal {
+                    code: 400,
+                    reason: None,
+                    headers: Vec::new(),
+                },
+            );
+        };
+        let now_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let in_dialog = request.to_tag().is_some();
+        match method {
+            &Method::OPTIONS => ResponseBuilder::to_request(request, 200)
+                .to_tag(&new_tag())
+                .header(HeaderName::Allow, uas_checks::allow_value())
+                .header(HeaderName::Accept, "application/sdp")
+                .header(HeaderName::AcceptEncoding, "identity")
+                .header(HeaderName::AcceptLanguage, "en")
+                .header(HeaderName::Supported, uas_checks::SUPPORTED.join(", "))
+                .header(HeaderName::Server, SERVER)
+                .build(),
+            &Method::REGISTER => {
+                if let Err(refusal) = uas_checks::check_register_aor(request) {
+                    return refuse(request, &refusal);
+                }
+                match self
+                    .auth
+                    .check(request, &HeaderName::Authorization, now_unix)
+                {
+                    AuthOutcome::Challenge { stale, reason } => {
+                        metrics::counter!("baton_auth_challenges_total", "reason" => reason)
+                            .increment(1);
+                        self.challenge(request, 401, stale, now_unix)
+                    }
+                    // The registrar itself comes with the calls issue.
+                    AuthOutcome::Authenticated(_) => {
+                        simple(request, 501, Some("Registrar Not Available Yet"))
+                    }
+                }
+            }
+            &Method::INVITE if in_dialog => simple(request, 481, None),
+            &Method::INVITE => {
+                if let Err(r) = uas_checks::check_session_content(request)
+                    .and_then(|()| uas_checks::check_relayable(request))
+                {
+                    return refuse(request, &r);
+                }
+                match self
+                    .auth
+                    .check(request, &HeaderName::ProxyAuthorization, now_unix)
+                {
+                    AuthOutcome::Challenge { stale, reason } => {
+                        metrics::counter!("baton_auth_challenges_total", "reason" => reason)
+                            .increment(1);
+                        self.challenge(request, 407, stale, now_unix)
+                    }
+                    // Calls come with the calls issue: nobody is reachable yet.
+                    AuthOutcome::Authenticated(_) => simple(request, 480, None),
+                }
+            }
+            &Method::CANCEL => match self.layer.find_invite_for_cancel(request) {
+                // Our INVITEs are answered at once, so there is never
+                // anything left to cancel: the CANCEL itself succeeds.
+                Some(_) => simple(request, 200, None),
+                None => simple(request, 481, None),
+            },
+            &Method::SUBSCRIBE => ResponseBuilder::to_request(request, 489)
+                .to_tag(&new_tag())
+                .header(HeaderName::AllowEvents, "")
+                .header(HeaderName::Server, SERVER)
+                .build(),
+            // BYE, INFO, UPDATE, PRACK, NOTIFY outside any dialog of ours.
+            _ => simple(request, 481, None),
+        }
+    }
+
+    fn challenge(&self, request: &Message, code: u16, stale: bool, now_unix: u64) -> Message {
+        let header = if code == 401 {
+            HeaderName::WwwAuthenticate
+        } else {
+            HeaderName::ProxyAuthenticate
+        };
+        let mut builder = ResponseBuilder::to_request(request, code).to_tag(&new_tag());
+        for value in self.auth.challenges(stale, now_unix) {
+            builder = builder.header(header.clone(), value);
+        }
+        builder.header(HeaderName::Server, SERVER).build()
+    }
+}
+
+fn simple(request: &Message, code: u16, reason: Option<&str>) -> Message {
+    let mut builder = ResponseBuilder::to_request(request, code).to_tag(&new_tag());
+    if let Some(reason) = reason {
+        builder = builder.reason(reason);
+    }
+    builder.header(HeaderName::Server, SERVER).build()
+}
+
+fn refuse(request: &Message, refusal: &Refusal) -> Message {
+    let mut builder = ResponseBuilder::to_request(request, refusal.code).to_tag(&new_tag());
+    if let Some(reason) = refusal.reason {
+        builder = builder.reason(reason);
+    }
+    for (name, value) in &refusal.headers {
+        builder = builder.header(name.clone(), value.clone());
+    }
+    builder.header(HeaderName::Server, SERVER).build()
+}
+
+/// A fresh To tag (RFC 3261 §19.3: at least 32 bits of randomness).
+fn new_tag() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+fn parse_error_label(error: &ParseError) -> &'static str {
+    match error {
+        ParseError::Framing { .. } => "framing",
+        ParseError::Syntax { .. } => "syntax",
+        _ => "other",
+    }
+}
+
+fn short_reason(error: &ParseError) -> String {
+    match error {
+        ParseError::Framing { error, .. } => error.to_string(),
+        ParseError::Syntax { error, .. } => error.to_string(),
+        _ => "malformed".into(),
+    }
+}
+
+fn to_proto_flow(target: &Target) -> sip_proto::Flow {
+    sip_proto::Flow {
+        remote: target.remote,
+        transport: match target.kind {
+            TransportKind::Udp => sip_proto::TransportKind::Udp,
+            _ => sip_proto::TransportKind::Tcp,
+        },
+        connection: target.connection.map(|c| sip_proto::ConnectionId(c.0)),
+    }
+}
+
+fn to_target(flow: &sip_proto::Flow) -> Target {
+    Target {
+        kind: match flow.transport {
+            sip_proto::TransportKind::Udp => TransportKind::Udp,
+            _ => TransportKind::Tcp,
+        },
+        remote: flow.remote,
+        connection: flow.connection.map(|c| sip_transport::ConnectionId(c.0)),
+    }
+}
