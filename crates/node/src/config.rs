@@ -147,7 +147,7 @@ impl TryFrom<String> for PortRange {
         let (a, b) = s.split_once('-').ok_or_else(bad)?;
         let first: u16 = a.trim().parse().map_err(|_| bad())?;
         let last: u16 = b.trim().parse().map_err(|_| bad())?;
-        if first == 0 || first % 2 != 0 || last <= first {
+        if first == 0 || !first.is_multiple_of(2) || last <= first {
             return Err(bad());
         }
         Ok(PortRange { first, last })
@@ -509,6 +509,14 @@ mod tests {
         assert!(e.contains("exactly one of"), "{e}");
         let e = err("[sip\n");
         assert!(e.starts_with("baton.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn the_deploy_example_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/config/baton.toml");
+        let c = Config::load(&path).expect("deploy/config/baton.toml is valid");
+        assert_eq!(c.sip.domain.0, "example.test");
+        assert_eq!(c.users.len(), 1);
     }
 
     #[test]

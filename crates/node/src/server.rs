@@ -252,8 +252,8 @@ impl SipCore {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let in_dialog = request.to_tag().is_some();
-        match method {
-            &Method::OPTIONS => ResponseBuilder::to_request(request, 200)
+        match *method {
+            Method::OPTIONS => ResponseBuilder::to_request(request, 200)
                 .to_tag(&new_tag())
                 .header(HeaderName::Allow, uas_checks::allow_value())
                 .header(HeaderName::Accept, "application/sdp")
@@ -262,7 +262,7 @@ impl SipCore {
                 .header(HeaderName::Supported, uas_checks::SUPPORTED.join(", "))
                 .header(HeaderName::Server, SERVER)
                 .build(),
-            &Method::REGISTER => {
+            Method::REGISTER => {
                 if let Err(refusal) = uas_checks::check_register_aor(request) {
                     return refuse(request, &refusal);
                 }
@@ -281,8 +281,8 @@ impl SipCore {
                     }
                 }
             }
-            &Method::INVITE if in_dialog => simple(request, 481, None),
-            &Method::INVITE => {
+            Method::INVITE if in_dialog => simple(request, 481, None),
+            Method::INVITE => {
                 if let Err(r) = uas_checks::check_session_content(request)
                     .and_then(|()| uas_checks::check_relayable(request))
                 {
@@ -301,13 +301,13 @@ impl SipCore {
                     AuthOutcome::Authenticated(_) => simple(request, 480, None),
                 }
             }
-            &Method::CANCEL => match self.layer.find_invite_for_cancel(request) {
+            Method::CANCEL => match self.layer.find_invite_for_cancel(request) {
                 // Our INVITEs are answered at once, so there is never
                 // anything left to cancel: the CANCEL itself succeeds.
                 Some(_) => simple(request, 200, None),
                 None => simple(request, 481, None),
             },
-            &Method::SUBSCRIBE => ResponseBuilder::to_request(request, 489)
+            Method::SUBSCRIBE => ResponseBuilder::to_request(request, 489)
                 .to_tag(&new_tag())
                 .header(HeaderName::AllowEvents, "")
                 .header(HeaderName::Server, SERVER)

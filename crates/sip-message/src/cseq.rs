@@ -1,4 +1,5 @@
 use crate::normalize::trim_lws;
+use crate::InvalidValue;
 use crate::Method;
 use std::fmt;
 
@@ -14,7 +15,12 @@ pub struct CSeq {
 impl CSeq {
     /// Parses `1*DIGIT LWS Method`. Numbers over 2^32-1 are refused
     /// (RFC 4475 scalar02).
-    pub fn parse(value: &str) -> Result<CSeq, ()> {
+    pub fn parse(value: &str) -> Result<CSeq, InvalidValue> {
+        Self::parse_raw(value).map_err(|()| InvalidValue::new("CSeq"))
+    }
+
+    /// [`Self::parse`] with a unit error, for the parser's own use.
+    pub(crate) fn parse_raw(value: &str) -> Result<CSeq, ()> {
         let s = trim_lws(value);
         let end = s.find([' ', '\t']).ok_or(())?;
         let digits = &s[..end];

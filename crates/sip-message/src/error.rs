@@ -152,3 +152,17 @@ impl ParseError {
         }
     }
 }
+
+/// A header value, URI or parameter list that does not parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("malformed {what}")]
+pub struct InvalidValue {
+    /// What was being parsed (`URI`, `Via`, `name-addr` …).
+    pub what: &'static str,
+}
+
+impl InvalidValue {
+    pub(crate) fn new(what: &'static str) -> Self {
+        InvalidValue { what }
+    }
+}

@@ -35,7 +35,7 @@ mod uri;
 mod via;
 
 pub use cseq::CSeq;
-pub use error::{FramingError, ParseError, SyntaxError};
+pub use error::{FramingError, InvalidValue, ParseError, SyntaxError};
 pub use header_name::HeaderName;
 pub use headers::{Header, Headers};
 pub use limits::Limits;

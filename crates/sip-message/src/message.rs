@@ -269,7 +269,7 @@ fn parse_start_line(line: &str) -> Result<StartLine, SyntaxError> {
     if version != "SIP/2.0" {
         return Err(SyntaxError::Version);
     }
-    let uri = Uri::parse(uri).map_err(|()| SyntaxError::RequestUri)?;
+    let uri = Uri::parse(uri).map_err(|_| SyntaxError::RequestUri)?;
     if matches!(&uri, Uri::Sip(u) if u.headers.is_some()) {
         return Err(SyntaxError::RequestUriHeaders);
     }

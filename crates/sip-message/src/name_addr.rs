@@ -1,5 +1,6 @@
 use crate::normalize::{is_token_byte, trim_lws};
 use crate::uri::UriRef;
+use crate::InvalidValue;
 use crate::{Params, Uri};
 use std::fmt;
 
@@ -29,15 +30,20 @@ impl NameAddr {
     /// unterminated quote, an unquoted display name with non-token
     /// characters, spaces inside `<…>` and an addr-spec carrying `?` or `,`
     /// are errors.
-    pub fn parse(value: &str) -> Result<NameAddr, ()> {
+    pub fn parse(value: &str) -> Result<NameAddr, InvalidValue> {
+        Self::parse_raw(value).map_err(|()| InvalidValue::new("name-addr"))
+    }
+
+    /// [`Self::parse`] with a unit error, for the parser's own use.
+    pub(crate) fn parse_raw(value: &str) -> Result<NameAddr, ()> {
         let parts = NameAddrRef::parse(value)?;
         Ok(NameAddr {
             display: parts.display.map(|d| match d {
                 Display::Quoted(raw) => unescape(raw),
                 Display::Tokens(t) => t.to_string(),
             }),
-            uri: Uri::parse(parts.uri)?,
-            params: Params::parse(parts.params)?,
+            uri: Uri::parse_raw(parts.uri)?,
+            params: Params::parse_raw(parts.params)?,
         })
     }
 
@@ -172,11 +178,16 @@ pub enum ContactValue {
 
 impl ContactValue {
     /// Parses one Contact value.
-    pub fn parse(value: &str) -> Result<ContactValue, ()> {
+    pub fn parse(value: &str) -> Result<ContactValue, InvalidValue> {
+        Self::parse_raw(value).map_err(|()| InvalidValue::new("Contact"))
+    }
+
+    /// [`Self::parse`] with a unit error, for the parser's own use.
+    pub(crate) fn parse_raw(value: &str) -> Result<ContactValue, ()> {
         if trim_lws(value) == "*" {
             return Ok(ContactValue::Star);
         }
-        NameAddr::parse(value).map(ContactValue::Addr)
+        NameAddr::parse_raw(value).map(ContactValue::Addr)
     }
 
     /// True when `value` parses, checked without allocating.

@@ -6,7 +6,7 @@
 //! field per value while respecting quoted strings and `<…>`. Everything
 //! after it sees one canonical shape.
 
-use crate::{HeaderName, Headers, Limits, SyntaxError};
+use crate::{HeaderName, Headers, InvalidValue, Limits, SyntaxError};
 use std::borrow::Cow;
 
 /// Splits a header section (without the closing empty line) into its start
@@ -81,7 +81,7 @@ fn push_field(
     // A list that does not split cleanly (unbalanced quote or `<`) is kept
     // whole; validation of the typed header then refuses it.
     let items = match name.is_address_list() && !(name == HeaderName::Contact && whole == "*") {
-        true if whole.contains(',') => split_list(whole).ok(),
+        true if whole.contains(',') => split_list_raw(whole).ok(),
         _ => None,
     };
     match items {
@@ -128,7 +128,11 @@ pub(crate) fn static_name(name: &HeaderName) -> &'static str {
 /// Splits a comma list at top-level commas: commas inside a quoted string
 /// (with `\` escapes) or inside `<…>` do not count. Items are trimmed.
 /// Fails on an unterminated quote or an unbalanced `<`.
-pub fn split_list(value: &str) -> Result<Vec<&str>, ()> {
+pub fn split_list(value: &str) -> Result<Vec<&str>, InvalidValue> {
+    split_list_raw(value).map_err(|()| InvalidValue::new("comma list"))
+}
+
+fn split_list_raw(value: &str) -> Result<Vec<&str>, ()> {
     let mut items = Vec::new();
     let bytes = value.as_bytes();
     let (mut start, mut i) = (0, 0);

@@ -1,4 +1,5 @@
 use crate::normalize::{is_token_byte, trim_lws};
+use crate::InvalidValue;
 use std::fmt;
 
 /// One `;name[=value]` parameter.
@@ -18,7 +19,12 @@ impl Params {
     /// Parses `;a=1;b;c="x;y"` (the text starting at the first `;`; an
     /// empty string is an empty list). Names are tokens; an empty name
     /// (`;;`) is an error.
-    pub fn parse(text: &str) -> Result<Params, ()> {
+    pub fn parse(text: &str) -> Result<Params, InvalidValue> {
+        Self::parse_raw(text).map_err(|()| InvalidValue::new("parameter list"))
+    }
+
+    /// [`Self::parse`] with a unit error, for the parser's own use.
+    pub(crate) fn parse_raw(text: &str) -> Result<Params, ()> {
         let mut params = Vec::new();
         scan(text, |name, value| {
             params.push(Param {
@@ -127,7 +133,7 @@ fn is_param_name_byte(b: u8) -> bool {
 
 fn valid_value(v: &str) -> bool {
     if let Some(inner) = v.strip_prefix('"') {
-        return inner.ends_with('"') && inner.len() >= 1;
+        return inner.ends_with('"') && !inner.is_empty();
     }
     // Unquoted values: no whitespace, no delimiters of the enclosing syntax.
     !v.bytes()

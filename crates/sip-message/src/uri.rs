@@ -1,3 +1,4 @@
+use crate::InvalidValue;
 use crate::Params;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -18,32 +19,30 @@ impl Host {
     /// Parses a host: `[v6]`, a dotted IPv4 address or a domain name.
     /// RFC 5118 §4.10: `2001:db8:::192.0.2.1` (three colons) is tolerated and
     /// read as `2001:db8::192.0.2.1`.
-    pub fn parse(s: &str) -> Result<Host, ()> {
-        if let Some(inner) = s.strip_prefix('[') {
-            let inner = inner.strip_suffix(']').ok_or(())?;
-            return parse_v6(inner).map(Host::V6);
-        }
-        if s.is_empty() {
-            return Err(());
-        }
-        if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-            return s.parse().map(Host::V4).map_err(|_| ());
-        }
-        if s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
-        {
-            return Ok(Host::Domain(s.to_string()));
-        }
-        Err(())
+    pub fn parse(s: &str) -> Result<Host, InvalidValue> {
+        Self::parse_raw(s).map_err(|()| InvalidValue::new("host"))
+    }
+
+    /// [`Self::parse`] with a unit error, for the parser's own use.
+    pub(crate) fn parse_raw(s: &str) -> Result<Host, ()> {
+        Ok(match HostRef::parse(s)? {
+            HostRef::Domain(d) => Host::Domain(d.to_string()),
+            HostRef::Ip(ip) => ip.into(),
+        })
     }
 
     /// Parses a host that may be an unbracketed IPv6 address, as the Via
     /// `received` parameter may be (RFC 5118 §4.5).
-    pub fn parse_lenient(s: &str) -> Result<Host, ()> {
+    pub fn parse_lenient(s: &str) -> Result<Host, InvalidValue> {
+        Self::parse_lenient_raw(s).map_err(|()| InvalidValue::new("host"))
+    }
+
+    /// [`Self::parse_lenient`] with a unit error, for the parser's own use.
+    pub(crate) fn parse_lenient_raw(s: &str) -> Result<Host, ()> {
         if s.contains(':') && !s.starts_with('[') {
             return parse_v6(s).map(Host::V6);
         }
-        Host::parse(s)
+        Host::parse_raw(s)
     }
 
     /// The IP address, if the host is a literal.
@@ -181,7 +180,12 @@ pub enum Uri {
 
 impl Uri {
     /// Parses a URI. No whitespace is allowed anywhere in it.
-    pub fn parse(s: &str) -> Result<Uri, ()> {
+    pub fn parse(s: &str) -> Result<Uri, InvalidValue> {
+        Self::parse_raw(s).map_err(|()| InvalidValue::new("URI"))
+    }
+
+    /// [`Self::parse`] with a unit error, for the parser's own use.
+    pub(crate) fn parse_raw(s: &str) -> Result<Uri, ()> {
         Ok(match UriRef::parse(s)? {
             UriRef::Sip(p) => Uri::Sip(SipUri {
                 secure: p.secure,
@@ -192,12 +196,12 @@ impl Uri {
                     HostRef::Ip(ip) => ip.into(),
                 },
                 port: p.port,
-                params: Params::parse(p.params)?,
+                params: Params::parse_raw(p.params)?,
                 headers: p.headers.map(str::to_string),
             }),
             UriRef::Tel { number, params } => Uri::Tel(TelUri {
                 number: number.to_string(),
-                params: Params::parse(params)?,
+                params: Params::parse_raw(params)?,
             }),
             UriRef::Other { scheme, rest } => Uri::Other(AbsoluteUri {
                 scheme: scheme.to_string(),

@@ -1,5 +1,6 @@
 use crate::normalize::trim_lws;
 use crate::uri::{split_host_port, split_host_port_ref};
+use crate::InvalidValue;
 use crate::{Host, Params};
 use std::fmt;
 
@@ -18,14 +19,19 @@ pub struct Via {
 
 impl Via {
     /// Parses one Via value: `SIP/2.0/UDP host[:port];params`.
-    pub fn parse(value: &str) -> Result<Via, ()> {
+    pub fn parse(value: &str) -> Result<Via, InvalidValue> {
+        Self::parse_raw(value).map_err(|()| InvalidValue::new("Via"))
+    }
+
+    /// [`Self::parse`] with a unit error, for the parser's own use.
+    pub(crate) fn parse_raw(value: &str) -> Result<Via, ()> {
         let (transport, hostport, params) = split(value)?;
         let (host, port) = split_host_port(hostport)?;
         Ok(Via {
             transport: transport.to_ascii_uppercase(),
             host,
             port,
-            params: Params::parse(params)?,
+            params: Params::parse_raw(params)?,
         })
     }
 
@@ -90,9 +96,7 @@ fn split_protocol(s: &str) -> Result<(&str, &str), ()> {
     let mut parts = [""; 3];
     for (i, part) in parts.iter_mut().enumerate() {
         rest = trim_lws(rest);
-        let end = rest
-            .find(|c: char| c == '/' || c == ' ' || c == '\t')
-            .unwrap_or(rest.len());
+        let end = rest.find(['/', ' ', '\t']).unwrap_or(rest.len());
         *part = &rest[..end];
         rest = trim_lws(&rest[end..]);
         if i < 2 {
