@@ -7,6 +7,10 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sip_message::Message;
 use std::hint::black_box;
 
+// The node runs on mimalloc; so does the benchmark.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn parse(c: &mut Criterion) {
     let mut group = c.benchmark_group("codec");
     group.throughput(Throughput::Elements(1));

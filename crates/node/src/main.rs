@@ -8,6 +8,11 @@ mod server;
 mod uas_checks;
 
 use clap::{Parser, Subcommand};
+
+// Many small allocations per SIP message: mimalloc measured faster than the
+// system allocator on the codec benchmark.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

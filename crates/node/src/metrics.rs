@@ -19,6 +19,9 @@ pub const SIP_PARSE_ERRORS: &str = "baton_sip_parse_errors_total";
 pub const SIP_TRANSACTIONS_ACTIVE: &str = "baton_sip_transactions_active";
 /// `baton_sip_stray_total{kind}`: responses and ACKs matching no transaction.
 pub const SIP_STRAY: &str = "baton_sip_stray_total";
+/// `baton_sip_request_seconds{method}`: from a new request's arrival in the
+/// core to its response being handed to the transaction layer.
+pub const SIP_REQUEST_SECONDS: &str = "baton_sip_request_seconds";
 
 /// Latency buckets, in seconds, shared by every `_seconds` histogram: set
 /// explicitly so that exposition is a histogram, never a summary.
@@ -41,6 +44,11 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     );
     metrics::describe_gauge!(SIP_TRANSACTIONS_ACTIVE, "SIP transactions in progress");
     metrics::describe_counter!(SIP_STRAY, "Responses and ACKs that matched no transaction");
+    metrics::describe_histogram!(
+        SIP_REQUEST_SECONDS,
+        metrics::Unit::Seconds,
+        "Time the UAS core takes to answer a new request"
+    );
     // Touch the counters so they are exported from the start (at zero).
     metrics::counter!(SIP_PARSE_ERRORS, "transport" => "udp", "reason" => "syntax").absolute(0);
     Ok(handle)

@@ -222,7 +222,10 @@ impl SipCore {
     fn handle_layer_event(&mut self, now: Instant, event: Event) {
         match event {
             Event::Request { key, message, .. } => {
+                let method = message.method().map_or("other", m::method_label);
                 let response = self.respond(&message);
+                metrics::histogram!(m::SIP_REQUEST_SECONDS, "method" => method)
+                    .record(now.elapsed().as_secs_f64());
                 m::count_message("out", &response);
                 if let Err(e) = self.layer.send_response(now, &key, &response) {
                     tracing::debug!(error = %e, "response refused by the transaction layer");

@@ -115,6 +115,10 @@ fn metrics_and_healthz_are_served() {
         "in {options_in}, out {ok_out}"
     );
     assert!(!body.contains("quantile="), "histograms, never summaries");
+    assert!(
+        body.contains("baton_sip_request_seconds_bucket{method=\"OPTIONS\",le=\"0.001\"}"),
+        "{body}"
+    );
     assert_eq!(baton.http_get("/nothing").0, 404);
 }
 
