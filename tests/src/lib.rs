@@ -4,9 +4,11 @@
 #![deny(missing_docs)]
 
 mod agent;
+mod digest;
 mod node;
 
 pub use agent::{TcpAgent, UdpAgent};
+pub use digest::authorization;
 pub use node::{baton_bin, Baton};
 
 /// How long any single expected reply may take before a test fails.

@@ -19,6 +19,11 @@ pub const SIP_PARSE_ERRORS: &str = "baton_sip_parse_errors_total";
 pub const SIP_TRANSACTIONS_ACTIVE: &str = "baton_sip_transactions_active";
 /// `baton_sip_stray_total{kind}`: responses and ACKs matching no transaction.
 pub const SIP_STRAY: &str = "baton_sip_stray_total";
+/// `baton_registrations_active`: live bindings.
+pub const REGISTRATIONS_ACTIVE: &str = "baton_registrations_active";
+/// `baton_registrations_total{result}`: REGISTERs after authentication, by
+/// outcome (`ok`, `hijack`, `contact_storm`, `too_brief`, `refused`).
+pub const REGISTRATIONS: &str = "baton_registrations_total";
 /// `baton_sip_request_seconds{method}`: from a new request's arrival in the
 /// core to its response being handed to the transaction layer.
 pub const SIP_REQUEST_SECONDS: &str = "baton_sip_request_seconds";
@@ -49,6 +54,9 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         metrics::Unit::Seconds,
         "Time the UAS core takes to answer a new request"
     );
+    metrics::describe_gauge!(REGISTRATIONS_ACTIVE, "Live registrar bindings");
+    metrics::describe_counter!(REGISTRATIONS, "Authenticated REGISTERs by outcome");
+    metrics::gauge!(REGISTRATIONS_ACTIVE).set(0.0);
     // Touch the counters so they are exported from the start (at zero).
     metrics::counter!(SIP_PARSE_ERRORS, "transport" => "udp", "reason" => "syntax").absolute(0);
     Ok(handle)

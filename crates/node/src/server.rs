@@ -43,6 +43,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("SIP listeners")?;
 
+    // Handlers first: a SIGTERM right after `ready` must stop us cleanly.
+    let mut terminate = signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut interrupt = signal(tokio::signal::unix::SignalKind::interrupt())?;
     // Scripts and tests read these lines to learn the bound ports.
     for spec in transport.local_addrs() {
         println!(
@@ -63,8 +66,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
 
     let mut core = SipCore::new(&config, transport.clone());
-    let mut terminate = signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut interrupt = signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut housekeeping = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         let deadline = core.layer.poll_timeout();
         let sleep = async {
@@ -79,6 +81,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 None => break,
             },
             () = sleep => core.handle_timeout().await,
+            _ = housekeeping.tick() => core.expire_registrations(),
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
         }
@@ -96,6 +99,8 @@ fn signal(kind: tokio::signal::unix::SignalKind) -> anyhow::Result<tokio::signal
 /// The UAS core and its transaction layer.
 struct SipCore {
     layer: TransactionLayer,
+    registrar: registrar::Registrar,
+    domain: String,
     transport: TransportHandle,
     auth: Authenticator,
     force_rport: bool,
@@ -105,6 +110,8 @@ impl SipCore {
     fn new(config: &Config, transport: TransportHandle) -> Self {
         SipCore {
             layer: TransactionLayer::new(sip_proto::Config::default()),
+            registrar: registrar::Registrar::new(registrar::RegistrarConfig::default()),
+            domain: config.sip.domain.0.clone(),
             transport,
             auth: Authenticator::new(&config.sip.domain.0, &config.users, config.sip.md5),
             force_rport: config.sip.force_rport,
@@ -221,9 +228,9 @@ impl SipCore {
 
     fn handle_layer_event(&mut self, now: Instant, event: Event) {
         match event {
-            Event::Request { key, message, .. } => {
+            Event::Request { key, message, flow } => {
                 let method = message.method().map_or("other", m::method_label);
-                let response = self.respond(&message);
+                let response = self.respond(&message, &flow);
                 metrics::histogram!(m::SIP_REQUEST_SECONDS, "method" => method)
                     .record(now.elapsed().as_secs_f64());
                 m::count_message("out", &response);
@@ -237,7 +244,7 @@ impl SipCore {
     }
 
     /// The UAS core's answer to a new request (RFC 3261 §8.2).
-    fn respond(&mut self, request: &Message) -> Message {
+    fn respond(&mut self, request: &Message, flow: &sip_proto::Flow) -> Message {
         if let Err(refusal) = uas_checks::check_request(request) {
             return refuse(request, &refusal);
         }
@@ -278,10 +285,7 @@ impl SipCore {
                             .increment(1);
                         self.challenge(request, 401, stale, now_unix)
                     }
-                    // The registrar itself comes with the calls issue.
-                    AuthOutcome::Authenticated(_) => {
-                        simple(request, 501, Some("Registrar Not Available Yet"))
-                    }
+                    AuthOutcome::Authenticated(user) => self.register(request, &user, flow),
                 }
             }
             Method::INVITE if in_dialog => simple(request, 481, None),
@@ -317,6 +321,68 @@ impl SipCore {
                 .build(),
             // BYE, INFO, UPDATE, PRACK, NOTIFY outside any dialog of ours.
             _ => simple(request, 481, None),
+        }
+    }
+
+    /// An authenticated REGISTER (RFC 3261 §10.3): the identity must own
+    /// the AOR in To, then the binding table decides.
+    fn register(&mut self, request: &Message, user: &str, flow: &sip_proto::Flow) -> Message {
+        let to = request.to().and_then(|t| t.uri.as_sip().cloned());
+        let Some(to) = to else {
+            return simple(request, 400, Some("Address of Record Must Be a SIP URI"));
+        };
+        let owns = to.user.as_deref() == Some(user)
+            && to.host.to_string().eq_ignore_ascii_case(&self.domain);
+        if !owns {
+            // A registration hijack: an identity binding someone else's AOR.
+            metrics::counter!(m::REGISTRATIONS, "result" => "hijack").increment(1);
+            tracing::warn!(user, to = %to, "REGISTER for an address of record the user does not own");
+            return simple(request, 403, Some("Not Your Address of Record"));
+        }
+        let aor = registrar::Registrar::aor_key(user, &self.domain);
+        let source = registrar::Source {
+            transport: if flow.is_reliable() { "tcp" } else { "udp" },
+            addr: flow.remote,
+        };
+        let outcome = self
+            .registrar
+            .register(Instant::now(), &aor, request, source);
+        metrics::gauge!(m::REGISTRATIONS_ACTIVE).set(self.registrar.len() as f64);
+        match outcome {
+            Ok(outcome) => {
+                metrics::counter!(m::REGISTRATIONS, "result" => "ok").increment(1);
+                let mut builder = ResponseBuilder::to_request(request, 200).to_tag(&new_tag());
+                for (contact, secs) in &outcome.bindings {
+                    builder =
+                        builder.header(HeaderName::Contact, format!("{contact};expires={secs}"));
+                }
+                builder
+                    .header(HeaderName::Date, httpdate::fmt_http_date(SystemTime::now()))
+                    .header(HeaderName::Server, SERVER)
+                    .build()
+            }
+            Err(refusal) => {
+                let label = match refusal {
+                    registrar::Refusal::TooManyBindings { .. } => "contact_storm",
+                    registrar::Refusal::IntervalTooBrief { .. } => "too_brief",
+                    _ => "refused",
+                };
+                metrics::counter!(m::REGISTRATIONS, "result" => label).increment(1);
+                let mut builder = ResponseBuilder::to_request(request, refusal.status())
+                    .to_tag(&new_tag())
+                    .reason(&refusal.to_string());
+                if let registrar::Refusal::IntervalTooBrief { min_secs } = refusal {
+                    builder = builder.header(HeaderName::MinExpires, min_secs.to_string());
+                }
+                builder.header(HeaderName::Server, SERVER).build()
+            }
+        }
+    }
+
+    /// Drops lapsed bindings; called from the loop's housekeeping tick.
+    fn expire_registrations(&mut self) {
+        if self.registrar.expire(Instant::now()) > 0 {
+            metrics::gauge!(m::REGISTRATIONS_ACTIVE).set(self.registrar.len() as f64);
         }
     }
 

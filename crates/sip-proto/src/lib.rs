@@ -74,6 +74,7 @@ mod branch;
 mod client_invite;
 mod client_non_invite;
 mod config;
+pub mod dialog;
 mod error;
 mod event;
 mod flow;
