@@ -108,7 +108,7 @@ impl Registrar {
                 limit: self.config.max_bindings_per_aor,
             });
         }
-        table.sort_by(|a, b| b.q.cmp(&a.q));
+        table.sort_by_key(|b| std::cmp::Reverse(b.q));
         let bindings = table
             .iter()
             .map(|b| (b.contact_value.clone(), b.expires_in(now)))

@@ -8,10 +8,10 @@
 //! caller adds what belongs to the transport and the UA (Via, Contact,
 //! Max-Forwards) and hands the request to the transaction layer.
 
-mod dialog;
+mod state;
 mod error;
 mod id;
 
-pub use dialog::{Dialog, DialogState};
+pub use state::{Dialog, DialogState};
 pub use error::DialogError;
 pub use id::DialogId;
