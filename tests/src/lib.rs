@@ -4,12 +4,20 @@
 #![deny(missing_docs)]
 
 mod agent;
+mod baresip;
 mod digest;
 mod node;
 
 pub use agent::{TcpAgent, UdpAgent};
+pub use baresip::{Baresip, BaresipError};
 pub use digest::authorization;
 pub use node::{baton_bin, Baton};
 
 /// How long any single expected reply may take before a test fails.
 pub const REPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+pub mod ua;
+pub use ua::{
+    Call, CallStatus, IncomingCall, MediaDirection, OutgoingCall, Payload, Phone, ReinviteAnswer,
+    RtpSend, RtpStream, Sdp, Transport, UaError,
+};

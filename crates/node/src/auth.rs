@@ -1,7 +1,7 @@
 //! Digest authentication of requests against the configured users
 //! (RFC 3261 §22, RFC 8760), on top of `sip-auth`.
 
-use crate::config::{UserConfig, UserSecret};
+use crate::config::{DigestAlgorithm, UserConfig, UserSecret};
 use sip_auth::{Algorithm, AuthError, Credentials, DigestHash, NonceCounter, NonceIssuer, Secret};
 use sip_message::{HeaderName, Message};
 use std::collections::HashMap;
@@ -31,13 +31,15 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    /// An authenticator for `realm` (the domain), offering SHA-256 first and
-    /// MD5 when `md5` is on.
-    pub fn new(realm: &str, users: &[UserConfig], md5: bool) -> Self {
-        let mut algorithms = vec![Algorithm::Sha256];
-        if md5 {
-            algorithms.push(Algorithm::Md5);
-        }
+    /// An authenticator for `realm` (the domain), offering `offered` in order.
+    pub fn new(realm: &str, users: &[UserConfig], offered: &[DigestAlgorithm]) -> Self {
+        let algorithms = offered
+            .iter()
+            .map(|a| match a {
+                DigestAlgorithm::Sha256 => Algorithm::Sha256,
+                DigestAlgorithm::Md5 => Algorithm::Md5,
+            })
+            .collect();
         Authenticator {
             realm: realm.to_string(),
             issuer: NonceIssuer::with_random_key(),
@@ -48,6 +50,11 @@ impl Authenticator {
                 .collect(),
             algorithms,
         }
+    }
+
+    /// True when `user` is configured.
+    pub fn has_user(&self, user: &str) -> bool {
+        self.users.contains_key(user)
     }
 
     /// The challenge header values to send (one per algorithm).

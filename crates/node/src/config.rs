@@ -48,8 +48,10 @@ pub struct SipConfig {
     /// Answer UDP requests at their source address and port, as if every
     /// request carried `rport` (RFC 3581): right for phones behind NAT.
     pub force_rport: bool,
-    /// Offer MD5 digest next to SHA-256 (RFC 8760). Old phones need it.
-    pub md5: bool,
+    /// Digest algorithms offered, in order (RFC 8760: SHA-256 first). A
+    /// client that reads only the first challenge (SIPp 3.6 does) needs
+    /// MD5 first; drop MD5 to refuse it altogether.
+    pub digest: Vec<DigestAlgorithm>,
     /// How long a TCP connection may sit mid-message before it is closed.
     #[serde(with = "humantime_serde_compat")]
     pub tcp_body_timeout: Duration,
@@ -67,7 +69,7 @@ impl Default for SipConfig {
                 Listen(ListenSpec::from_str("tcp:127.0.0.1:5060").expect("valid literal")),
             ],
             force_rport: true,
-            md5: true,
+            digest: vec![DigestAlgorithm::Sha256, DigestAlgorithm::Md5],
             tcp_body_timeout: Duration::from_secs(5),
             tcp_idle_timeout: Duration::from_secs(300),
         }
@@ -85,6 +87,29 @@ impl TryFrom<String> for Listen {
         ListenSpec::from_str(&s)
             .map(Listen)
             .map_err(|e| format!("`{s}` is not a listener like \"udp:127.0.0.1:5060\": {e}"))
+    }
+}
+
+/// A digest algorithm name: `SHA-256` or `MD5`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(try_from = "String")]
+pub enum DigestAlgorithm {
+    /// RFC 8760 / RFC 7616 SHA-256.
+    Sha256,
+    /// RFC 3261 MD5.
+    Md5,
+}
+
+impl TryFrom<String> for DigestAlgorithm {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.to_ascii_uppercase().as_str() {
+            "SHA-256" => Ok(DigestAlgorithm::Sha256),
+            "MD5" => Ok(DigestAlgorithm::Md5),
+            _ => Err(format!(
+                "`{s}` is not a digest algorithm (\"SHA-256\" or \"MD5\")"
+            )),
+        }
     }
 }
 
@@ -418,6 +443,13 @@ impl Config {
             key: key.to_string(),
             message,
         };
+        let mut seen = std::collections::HashSet::new();
+        if self.sip.digest.is_empty() || !self.sip.digest.iter().all(|a| seen.insert(*a)) {
+            return Err(fail(
+                "sip.digest",
+                "list each algorithm once, at least one".into(),
+            ));
+        }
         if self.sip.listen.is_empty() {
             return Err(fail("sip.listen", "at least one listener is needed".into()));
         }

@@ -65,7 +65,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "baton is ready"
     );
 
-    let mut core = SipCore::new(&config, transport.clone());
+    let relay_config = media_relay::RelayConfig::new(
+        config.media.address,
+        media_relay::PortRange::new(config.media.ports.first, config.media.ports.last)
+            .context("media.ports")?,
+    );
+    let relay = Arc::new(media_relay::Relay::start(relay_config).context("media relay")?);
+    let ctx = call::SignallingContext {
+        transport: transport.clone(),
+        udp: transport
+            .local_addr(sip_transport::TransportKind::Udp)
+            .context("a UDP SIP listener is required")?,
+        tcp: transport.local_addr(sip_transport::TransportKind::Tcp),
+    };
+    let (notices_tx, mut notices) = tokio::sync::mpsc::unbounded_channel();
+    let calls = crate::calls::Calls::new(ctx, relay, config.media.address, notices_tx);
+    let mut core = SipCore::new(&config, transport.clone(), calls);
     let mut housekeeping = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         let deadline = core.layer.poll_timeout();
@@ -82,6 +97,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             },
             () = sleep => core.handle_timeout().await,
             _ = housekeeping.tick() => core.expire_registrations(),
+            Some(notice) = notices.recv() => match notice {
+                call::CallNotice::Gone(number) => core.calls.forget(number),
+            },
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
         }
@@ -99,6 +117,9 @@ fn signal(kind: tokio::signal::unix::SignalKind) -> anyhow::Result<tokio::signal
 /// The UAS core and its transaction layer.
 struct SipCore {
     layer: TransactionLayer,
+    calls: crate::calls::Calls,
+    /// The answer `plan_call` chose for the INVITE being fed to the layer.
+    precomputed: Option<Message>,
     registrar: registrar::Registrar,
     domain: String,
     transport: TransportHandle,
@@ -107,13 +128,15 @@ struct SipCore {
 }
 
 impl SipCore {
-    fn new(config: &Config, transport: TransportHandle) -> Self {
+    fn new(config: &Config, transport: TransportHandle, calls: crate::calls::Calls) -> Self {
         SipCore {
             layer: TransactionLayer::new(sip_proto::Config::default()),
+            calls,
+            precomputed: None,
             registrar: registrar::Registrar::new(registrar::RegistrarConfig::default()),
             domain: config.sip.domain.0.clone(),
             transport,
-            auth: Authenticator::new(&config.sip.domain.0, &config.users, config.sip.md5),
+            auth: Authenticator::new(&config.sip.domain.0, &config.users, &config.sip.digest),
             force_rport: config.sip.force_rport,
         }
     }
@@ -130,6 +153,20 @@ impl SipCore {
                         metrics::counter!(m::SIP_STRAY, "kind" => "unroutable").increment(1);
                         return;
                     };
+                    let reply_flow = to_proto_flow(&reply_to);
+                    if let Some(route) = self.calls.route_request(&message) {
+                        self.calls.deliver(route, message, reply_flow);
+                        return;
+                    }
+                    if message.method() == Some(&Method::INVITE) && message.to_tag().is_none() {
+                        match self.plan_call(&message) {
+                            Plan::Start(plan) => {
+                                self.calls.start(message, reply_flow, plan).await;
+                                return;
+                            }
+                            Plan::Answer(response) => self.precomputed = Some(response),
+                        }
+                    }
                     match self
                         .layer
                         .handle_request(now, message, to_proto_flow(&reply_to))
@@ -143,6 +180,11 @@ impl SipCore {
                         }
                     }
                 } else {
+                    if let Some(route) = self.calls.route_response(&message) {
+                        self.calls
+                            .deliver(route, message, to_proto_flow(&flow.reply_target()));
+                        return;
+                    }
                     match self.layer.handle_response(now, message) {
                         Ok(ResponseOutcome::Matched(_)) => {}
                         Ok(ResponseOutcome::Stray(_)) | Err(_) => {
@@ -289,25 +331,11 @@ impl SipCore {
                 }
             }
             Method::INVITE if in_dialog => simple(request, 481, None),
-            Method::INVITE => {
-                if let Err(r) = uas_checks::check_session_content(request)
-                    .and_then(|()| uas_checks::check_relayable(request))
-                {
-                    return refuse(request, &r);
-                }
-                match self
-                    .auth
-                    .check(request, &HeaderName::ProxyAuthorization, now_unix)
-                {
-                    AuthOutcome::Challenge { stale, reason } => {
-                        metrics::counter!("baton_auth_challenges_total", "reason" => reason)
-                            .increment(1);
-                        self.challenge(request, 407, stale, now_unix)
-                    }
-                    // Calls come with the calls issue: nobody is reachable yet.
-                    AuthOutcome::Authenticated(_) => simple(request, 480, None),
-                }
-            }
+            // New INVITEs were decided before the layer saw them (plan_call).
+            Method::INVITE => match self.precomputed.take() {
+                Some(response) if same_request(&response, request) => response,
+                _ => simple(request, 500, Some("No Decision For This INVITE")),
+            },
             Method::CANCEL => match self.layer.find_invite_for_cancel(request) {
                 // Our INVITEs are answered at once, so there is never
                 // anything left to cancel: the CANCEL itself succeeds.
@@ -322,6 +350,77 @@ impl SipCore {
             // BYE, INFO, UPDATE, PRACK, NOTIFY outside any dialog of ours.
             _ => simple(request, 481, None),
         }
+    }
+
+    /// Decides what a new INVITE gets (RFC 3261 §8.2 checks, digest, the
+    /// callee's contacts): an answer through the transaction layer, or a call.
+    fn plan_call(&mut self, invite: &Message) -> Plan {
+        let now_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if let Err(r) = uas_checks::check_request(invite)
+            .and_then(|()| uas_checks::check_session_content(invite))
+            .and_then(|()| uas_checks::check_relayable(invite))
+        {
+            return Plan::Answer(refuse(invite, &r));
+        }
+        let caller = match self
+            .auth
+            .check(invite, &HeaderName::ProxyAuthorization, now_unix)
+        {
+            AuthOutcome::Challenge { stale, reason } => {
+                metrics::counter!("baton_auth_challenges_total", "reason" => reason).increment(1);
+                return Plan::Answer(self.challenge(invite, 407, stale, now_unix));
+            }
+            AuthOutcome::Authenticated(user) => user,
+        };
+        let callee = invite
+            .request_uri()
+            .and_then(|u| u.user())
+            .map(str::to_string);
+        let Some(callee) = callee.filter(|c| self.auth.has_user(c)) else {
+            metrics::counter!(call::metrics::CALLS_TOTAL, "result" => "not_found").increment(1);
+            return Plan::Answer(simple(invite, 404, None));
+        };
+        if invite.body.is_empty() {
+            // A late offer (offer in our 200, answer in the ACK) needs the
+            // ACK relayed with its SDP: not yet.
+            return Plan::Answer(simple(invite, 488, Some("An SDP Offer Is Required")));
+        }
+        let aor = registrar::Registrar::aor_key(&callee, &self.domain);
+        let targets: Vec<call::CallTarget> = self
+            .registrar
+            .lookup(Instant::now(), &aor)
+            .into_iter()
+            .map(|b| call::CallTarget {
+                uri: b.contact.clone(),
+                flow: sip_proto::Flow::new(
+                    b.source.addr,
+                    if b.source.transport == "tcp" {
+                        sip_proto::TransportKind::Tcp
+                    } else {
+                        sip_proto::TransportKind::Udp
+                    },
+                ),
+            })
+            .collect();
+        if targets.is_empty() {
+            metrics::counter!(call::metrics::CALLS_TOTAL, "result" => "unavailable").increment(1);
+            return Plan::Answer(simple(invite, 480, None));
+        }
+        let display = invite
+            .from()
+            .and_then(|f| f.display)
+            .map(|d| format!("\"{}\" ", d.replace('"', "")));
+        Plan::Start(CallPlan {
+            targets,
+            from: format!(
+                "{}<sip:{caller}@{}>",
+                display.unwrap_or_default(),
+                self.domain
+            ),
+            to: format!("<sip:{callee}@{}>", self.domain),
+        })
     }
 
     /// An authenticated REGISTER (RFC 3261 §10.3): the identity must own
@@ -398,6 +497,29 @@ impl SipCore {
         }
         builder.header(HeaderName::Server, SERVER).build()
     }
+}
+
+/// What a new INVITE gets.
+enum Plan {
+    /// A response through the transaction layer.
+    Answer(Message),
+    /// A call to these contacts.
+    Start(CallPlan),
+}
+
+/// A call the node decided to place.
+pub struct CallPlan {
+    /// The callee's contacts.
+    pub targets: Vec<call::CallTarget>,
+    /// From for the callee legs.
+    pub from: String,
+    /// To for the callee legs.
+    pub to: String,
+}
+
+/// True when `response` answers `request` (same Call-ID and CSeq).
+fn same_request(response: &Message, request: &Message) -> bool {
+    response.call_id() == request.call_id() && response.cseq() == request.cseq()
 }
 
 fn simple(request: &Message, code: u16, reason: Option<&str>) -> Message {

@@ -207,6 +207,16 @@ impl TransactionLayer {
         Ok(())
     }
 
+    /// Queues already-serialised bytes outside any transaction (an ACK
+    /// re-sent for a retransmitted 2xx).
+    pub fn send_stateless_bytes(&mut self, payload: Bytes, destination: Flow) {
+        self.out.transmits.push_back(Transmit {
+            destination,
+            payload,
+            key: None,
+        });
+    }
+
     /// Queues a message that belongs to no transaction: the ACK to a 2xx
     /// (RFC 3261 §13.2.2.4) or a stateless response.
     pub fn send_stateless(&mut self, message: &Message, destination: Flow) {

@@ -102,7 +102,12 @@ fn register_with_sha256_and_with_md5() {
     for algorithm in ["SHA-256", "MD5"] {
         let mut phone = Phone::new(&baton, "alice", "wonderland");
         let contact = phone.contact();
-        let ok = phone.register("alice", std::slice::from_ref(&contact), Some(600), algorithm);
+        let ok = phone.register(
+            "alice",
+            std::slice::from_ref(&contact),
+            Some(600),
+            algorithm,
+        );
         assert_eq!(ok.status(), Some(200), "{algorithm}");
         let bound: Vec<&str> = ok.headers.get_all(&HeaderName::Contact).collect();
         assert!(

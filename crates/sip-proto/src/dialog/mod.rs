@@ -8,10 +8,10 @@
 //! caller adds what belongs to the transport and the UA (Via, Contact,
 //! Max-Forwards) and hands the request to the transaction layer.
 
-mod state;
 mod error;
 mod id;
+mod state;
 
-pub use state::{Dialog, DialogState};
 pub use error::DialogError;
 pub use id::DialogId;
+pub use state::{Dialog, DialogState};

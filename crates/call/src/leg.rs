@@ -1,0 +1,766 @@
+//! A leg actor: one dialog of a call, with its own transaction layer. It
+//! pumps the sans-IO machines (feed one message, drain transmits and
+//! events, arm one timer at the next deadline) and reports what happened
+//! to its `CallActor`; it decides nothing about the other leg.
+
+use crate::ids::{self, CallNumber, LegIndex};
+use crate::net::{to_target, SignallingContext};
+use crate::CallMsg;
+use bytes::Bytes;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use sip_message::{HeaderName, Message, Method, ResponseBuilder, Uri};
+use sip_proto::dialog::Dialog;
+use sip_proto::{
+    Config, Event, Flow, RequestOutcome, ResponseOutcome, TransactionKey, TransactionLayer,
+    TwoXxEvent, TwoXxRetransmitter,
+};
+use std::time::{Duration, Instant};
+
+/// What a leg tells its call.
+#[derive(Debug, Clone)]
+pub enum LegEvent {
+    /// A provisional response from the callee (UAC legs).
+    Provisional {
+        /// 180, 183 …
+        code: u16,
+        /// Its SDP, if any.
+        sdp: Option<Bytes>,
+    },
+    /// The callee answered (UAC legs), with its SDP.
+    Answered {
+        /// The answer.
+        sdp: Option<Bytes>,
+    },
+    /// The INVITE failed (UAC legs); 408 for a timeout.
+    Failed {
+        /// The status.
+        code: u16,
+    },
+    /// The caller cancelled its INVITE (the UAS leg).
+    Cancelled,
+    /// The ACK for our 2xx arrived (the UAS leg).
+    Acked,
+    /// Our 2xx was never acknowledged (the UAS leg).
+    AckTimeout,
+    /// The peer hung up (BYE received and answered).
+    Bye,
+    /// The peer sent an in-dialog request the other side must see
+    /// (re-INVITE, UPDATE, INFO); answer it with [`LegMsg::AnswerRequest`].
+    Request {
+        /// This leg's handle for the pending request.
+        id: u64,
+        /// The method.
+        method: Method,
+        /// Content-Type, if a body came.
+        content_type: Option<String>,
+        /// The body.
+        body: Bytes,
+    },
+    /// The final answer to a request sent with [`LegMsg::SendRequest`].
+    RequestAnswered {
+        /// The other leg's handle, as given.
+        origin: (LegIndex, u64),
+        /// The method answered.
+        method: Method,
+        /// The status.
+        code: u16,
+        /// Content-Type of the body, if any.
+        content_type: Option<String>,
+        /// The body.
+        body: Bytes,
+    },
+}
+
+/// Messages a leg takes.
+#[derive(Debug)]
+pub enum LegMsg {
+    /// A SIP message the router matched to this leg.
+    Incoming {
+        /// The message.
+        message: Message,
+        /// Where it came from (for requests: where responses go).
+        flow: Flow,
+    },
+    /// A deadline of the machines may have passed.
+    Timer,
+    /// Answer the caller's INVITE (UAS leg).
+    Respond {
+        /// Status.
+        code: u16,
+        /// SDP body, already anchored at the relay.
+        sdp: Option<Bytes>,
+    },
+    /// CANCEL our INVITE (UAC leg), if it has no final response yet.
+    Cancel,
+    /// End the dialog with a BYE (either role).
+    Bye,
+    /// Send an in-dialog request (relayed from the other leg).
+    SendRequest {
+        /// The other leg's handle, returned in `RequestAnswered`.
+        origin: (LegIndex, u64),
+        /// The method.
+        method: Method,
+        /// Content-Type of the body, if any.
+        content_type: Option<String>,
+        /// The body.
+        body: Bytes,
+    },
+    /// Answer a request this leg reported with `LegEvent::Request`.
+    AnswerRequest {
+        /// The handle from the event.
+        id: u64,
+        /// The status.
+        code: u16,
+        /// Content-Type of the body, if any.
+        content_type: Option<String>,
+        /// The body.
+        body: Bytes,
+    },
+}
+
+/// How a leg starts.
+#[derive(Debug)]
+pub enum LegRole {
+    /// Baton is the UAS: the caller's INVITE and where it came from.
+    Uas {
+        /// The INVITE.
+        invite: Message,
+        /// Its flow.
+        flow: Flow,
+    },
+    /// Baton is the UAC: an INVITE to one contact of the callee.
+    Uac {
+        /// The Request-URI (the registered contact).
+        target: Uri,
+        /// Where to send (the contact's registration flow).
+        flow: Flow,
+        /// From for the new dialog (the caller's identity, our tag added).
+        from: String,
+        /// To (the callee's AOR).
+        to: String,
+        /// The offer, anchored at this leg's relay port.
+        sdp: Option<Bytes>,
+    },
+}
+
+/// Start-up arguments.
+#[derive(Debug)]
+pub struct LegArgs {
+    /// The call.
+    pub call: CallNumber,
+    /// This leg.
+    pub index: LegIndex,
+    /// UAS or UAC, with what it needs.
+    pub role: LegRole,
+    /// The call actor to report to.
+    pub call_ref: ActorRef<CallMsg>,
+    /// Transport and local addresses.
+    pub ctx: SignallingContext,
+}
+
+/// The leg actor.
+#[derive(Debug, Default)]
+pub struct LegActor;
+
+/// A leg's state.
+#[derive(Debug)]
+pub struct LegState {
+    call: CallNumber,
+    index: LegIndex,
+    call_ref: ActorRef<CallMsg>,
+    ctx: SignallingContext,
+    layer: TransactionLayer,
+    /// The INVITE of this leg (received or sent) and its transaction.
+    invite: Message,
+    invite_key: Option<TransactionKey>,
+    /// Where this leg's peer is.
+    flow: Flow,
+    local_tag: String,
+    dialog: Option<Dialog>,
+    two_xx: Option<TwoXxRetransmitter>,
+    /// The ACK we sent for the 2xx (UAC), re-sent for each 2xx retransmission.
+    ack: Option<Bytes>,
+    final_sent_or_received: bool,
+    armed: Option<Instant>,
+    is_uas: bool,
+    /// Requests from the peer waiting for the other side's answer.
+    pending_in: std::collections::HashMap<u64, (TransactionKey, Message)>,
+    next_pending: u64,
+    /// Requests we relayed to the peer: our transaction → the origin.
+    pending_out: std::collections::HashMap<TransactionKey, (LegIndex, u64, Method)>,
+    /// An INVITE of ours awaiting its final response (RFC 3261 §14.2 glare).
+    reinvite_out: Option<TransactionKey>,
+}
+
+impl Actor for LegActor {
+    type Msg = LegMsg;
+    type State = LegState;
+    type Arguments = LegArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<LegMsg>,
+        args: LegArgs,
+    ) -> Result<LegState, ActorProcessingErr> {
+        let now = Instant::now();
+        let layer = TransactionLayer::new(Config {
+            send_100_trying: false,
+            ..Config::default()
+        });
+        let local_tag = ids::random_token();
+        let (invite, flow, is_uas) = match args.role {
+            LegRole::Uas { invite, flow } => (invite, flow, true),
+            LegRole::Uac {
+                target,
+                flow,
+                from,
+                to,
+                sdp,
+            } => {
+                let invite = build_invite(
+                    args.call, args.index, &args.ctx, target, &flow, &from, &local_tag, &to, sdp,
+                );
+                (invite, flow, false)
+            }
+        };
+        let mut state = LegState {
+            call: args.call,
+            index: args.index,
+            call_ref: args.call_ref,
+            ctx: args.ctx,
+            layer,
+            invite: invite.clone(),
+            invite_key: None,
+            flow,
+            local_tag,
+            dialog: None,
+            two_xx: None,
+            ack: None,
+            final_sent_or_received: false,
+            armed: None,
+            is_uas,
+            pending_in: std::collections::HashMap::new(),
+            next_pending: 1,
+            pending_out: std::collections::HashMap::new(),
+            reinvite_out: None,
+        };
+        if is_uas {
+            if let Ok(RequestOutcome::New(key)) = state.layer.handle_request(now, invite, flow) {
+                // 100 at once: forking may take a while (RFC 3261 §8.2.6.1).
+                let trying = ResponseBuilder::to_request(&state.invite, 100).build();
+                let _ = state.layer.send_response(now, &key, &trying);
+                state.invite_key = Some(key);
+            }
+            // The layer's Request event for the INVITE is ours already.
+            while state.layer.poll_event().is_some() {}
+        } else {
+            match state
+                .layer
+                .send_request(now, invite, flow, flow.is_reliable())
+            {
+                Ok(key) => state.invite_key = Some(key),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot send the INVITE");
+                    report(&state, LegEvent::Failed { code: 500 });
+                }
+            }
+        }
+        pump(&myself, &mut state, now).await;
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<LegMsg>,
+        msg: LegMsg,
+        state: &mut LegState,
+    ) -> Result<(), ActorProcessingErr> {
+        let now = Instant::now();
+        match msg {
+            LegMsg::Incoming { message, flow } => state.incoming(now, message, flow),
+            LegMsg::Timer => {
+                state.armed = None;
+                state.layer.handle_timeout(now);
+                if let Some(t) = state.two_xx.as_mut() {
+                    t.handle_timeout(now);
+                }
+            }
+            LegMsg::Respond { code, sdp } => state.respond(now, code, sdp),
+            LegMsg::Cancel => state.cancel(now),
+            LegMsg::Bye => state.bye(now),
+            LegMsg::SendRequest {
+                origin,
+                method,
+                content_type,
+                body,
+            } => state.send_in_dialog(now, origin, method, content_type, body),
+            LegMsg::AnswerRequest {
+                id,
+                code,
+                content_type,
+                body,
+            } => state.answer_pending(now, id, code, content_type, body),
+        }
+        pump(&myself, state, now).await;
+        Ok(())
+    }
+}
+
+impl LegState {
+    fn incoming(&mut self, now: Instant, message: Message, flow: Flow) {
+        if message.is_request() {
+            match self.layer.handle_request(now, message, flow) {
+                Ok(RequestOutcome::StrayAck(ack)) => {
+                    // The ACK for our 2xx (RFC 3261 §13.3.1.4).
+                    if let Some(t) = self.two_xx.as_mut() {
+                        t.ack_received();
+                        self.two_xx = None;
+                        if let Some(d) = self.dialog.as_mut() {
+                            let _ = d.receive_request(&ack);
+                        }
+                        report(self, LegEvent::Acked);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "request refused by the leg's layer"),
+            }
+        } else {
+            match self.layer.handle_response(now, message) {
+                Ok(ResponseOutcome::Matched(_)) => {}
+                Ok(ResponseOutcome::Stray(response)) => {
+                    // A retransmitted 2xx to our INVITE: the ACK again.
+                    let is_invite_2xx = response.status().is_some_and(|s| (200..300).contains(&s))
+                        && response.cseq().is_some_and(|c| c.method == Method::INVITE);
+                    if let (true, Some(ack)) = (is_invite_2xx, self.ack.clone()) {
+                        self.layer.send_stateless_bytes(ack, self.flow);
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// A new request from the peer, delivered by the layer (RFC 3261 §12.2.2).
+    fn request_event(&mut self, now: Instant, key: TransactionKey, request: Message) {
+        let method = request.method().cloned();
+        let answer = |layer: &mut TransactionLayer, code: u16, tag: &str| {
+            let r = ResponseBuilder::to_request(&request, code)
+                .to_tag(tag)
+                .build();
+            let _ = layer.send_response(now, &key, &r);
+        };
+        match method {
+            Some(Method::CANCEL) => {
+                answer(&mut self.layer, 200, &self.local_tag);
+                if self.is_uas && !self.final_sent_or_received {
+                    report(self, LegEvent::Cancelled);
+                }
+            }
+            Some(Method::BYE) => {
+                let in_dialog = self.dialog.as_mut().map(|d| d.receive_request(&request));
+                match in_dialog {
+                    Some(Ok(())) => {
+                        answer(&mut self.layer, 200, &self.local_tag);
+                        if let Some(d) = self.dialog.as_mut() {
+                            d.terminate();
+                        }
+                        report(self, LegEvent::Bye);
+                    }
+                    Some(Err(sip_proto::dialog::DialogError::CSeqOutOfOrder { .. })) => {
+                        answer(&mut self.layer, 500, &self.local_tag)
+                    }
+                    _ => answer(&mut self.layer, 481, &self.local_tag),
+                }
+            }
+            Some(m @ (Method::INVITE | Method::UPDATE | Method::INFO)) => {
+                let checked = self.dialog.as_mut().map(|d| d.receive_request(&request));
+                match checked {
+                    Some(Ok(())) => {}
+                    Some(Err(sip_proto::dialog::DialogError::CSeqOutOfOrder { .. })) => {
+                        return answer(&mut self.layer, 500, &self.local_tag);
+                    }
+                    _ => return answer(&mut self.layer, 481, &self.local_tag),
+                }
+                // RFC 3261 §14.2: an offer while ours is pending is glare.
+                if m != Method::INFO && self.reinvite_out.is_some() {
+                    return answer(&mut self.layer, 491, &self.local_tag);
+                }
+                let id = self.next_pending;
+                self.next_pending += 1;
+                let content_type = request.header(&HeaderName::ContentType).map(str::to_string);
+                let body = request.body.clone();
+                self.pending_in.insert(id, (key, request));
+                report(
+                    self,
+                    LegEvent::Request {
+                        id,
+                        method: m,
+                        content_type,
+                        body,
+                    },
+                );
+            }
+            Some(Method::OPTIONS) | Some(Method::NOTIFY) => {
+                answer(&mut self.layer, 200, &self.local_tag)
+            }
+            _ => answer(&mut self.layer, 501, &self.local_tag),
+        }
+    }
+
+    fn response_event(&mut self, now: Instant, key: &TransactionKey, response: Message) {
+        let Some(code) = response.status() else {
+            return;
+        };
+        let is_invite = Some(key) == self.invite_key.as_ref();
+        if !is_invite {
+            if code >= 200 {
+                self.relayed_answer(key, code, &response);
+            }
+            return; // BYE/CANCEL answers: nothing to decide.
+        }
+        let sdp = (!response.body.is_empty()).then(|| response.body.clone());
+        match code {
+            100 => {}
+            101..=199 => report(self, LegEvent::Provisional { code, sdp }),
+            200..=299 => {
+                self.final_sent_or_received = true;
+                match Dialog::uac(&self.invite, &response) {
+                    Ok(dialog) => {
+                        let seq = self.invite.cseq().map_or(1, |c| c.seq);
+                        let mut ack = dialog.ack(seq);
+                        self.stamp(&mut ack, false);
+                        let bytes = Bytes::from(ack.to_bytes());
+                        self.layer.send_stateless_bytes(bytes.clone(), self.flow);
+                        self.ack = Some(bytes);
+                        self.dialog = Some(dialog);
+                        report(self, LegEvent::Answered { sdp });
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a 2xx without a usable dialog");
+                        report(self, LegEvent::Failed { code: 502 });
+                    }
+                }
+                let _ = now;
+            }
+            _ => {
+                self.final_sent_or_received = true;
+                report(self, LegEvent::Failed { code });
+            }
+        }
+    }
+
+    fn respond(&mut self, now: Instant, code: u16, sdp: Option<Bytes>) {
+        let Some(key) = self.invite_key.clone() else {
+            return;
+        };
+        if self.final_sent_or_received && code >= 200 {
+            return;
+        }
+        let mut builder = ResponseBuilder::to_request(&self.invite, code).to_tag(&self.local_tag);
+        if code > 100 && code < 300 {
+            builder = builder.header(
+                HeaderName::Contact,
+                self.ctx.contact(self.flow.is_reliable()),
+            );
+        }
+        if let Some(sdp) = sdp {
+            builder = builder.body("application/sdp", sdp);
+        }
+        let response = builder.header(HeaderName::Server, crate::SERVER).build();
+        if self.layer.send_response(now, &key, &response).is_err() {
+            return;
+        }
+        if code >= 200 {
+            self.final_sent_or_received = true;
+        }
+        if (200..300).contains(&code) {
+            match Dialog::uas(&self.invite, &self.local_tag, true) {
+                Ok(d) => self.dialog = Some(d),
+                Err(e) => tracing::warn!(error = %e, "caller's INVITE cannot make a dialog"),
+            }
+            if let Some(bytes) = self.layer.last_response(&key) {
+                self.two_xx = Some(TwoXxRetransmitter::new(
+                    now,
+                    bytes,
+                    self.flow,
+                    self.layer.timers(),
+                ));
+            }
+        }
+    }
+
+    /// The final answer to a request we relayed: ACK a 2xx to a re-INVITE
+    /// (end to end, §13.2.2.4), then tell the call.
+    fn relayed_answer(&mut self, key: &TransactionKey, code: u16, response: &Message) {
+        let Some((leg, id, method)) = self.pending_out.remove(key) else {
+            return;
+        };
+        if method == Method::INVITE {
+            self.reinvite_out = None;
+            if (200..300).contains(&code) {
+                if let (Some(dialog), Some(cseq)) = (self.dialog.as_mut(), response.cseq()) {
+                    dialog.refresh_target(response);
+                    let mut ack = dialog.ack(cseq.seq);
+                    let via = self
+                        .ctx
+                        .via(self.flow.is_reliable(), &ids::branch(self.call, self.index));
+                    ack.headers.push_front(HeaderName::Via, via);
+                    ack.headers.push(HeaderName::MaxForwards, "70");
+                    self.layer
+                        .send_stateless_bytes(Bytes::from(ack.to_bytes()), self.flow);
+                }
+            }
+        }
+        report(
+            self,
+            LegEvent::RequestAnswered {
+                origin: (leg, id),
+                method,
+                code,
+                content_type: response
+                    .header(&HeaderName::ContentType)
+                    .map(str::to_string),
+                body: response.body.clone(),
+            },
+        );
+    }
+
+    fn send_in_dialog(
+        &mut self,
+        now: Instant,
+        origin: (LegIndex, u64),
+        method: Method,
+        content_type: Option<String>,
+        body: Bytes,
+    ) {
+        let Some(dialog) = self.dialog.as_mut() else {
+            // No confirmed dialog on this side yet: the request cannot cross.
+            let (leg, id) = origin;
+            report(
+                self,
+                LegEvent::RequestAnswered {
+                    origin: (leg, id),
+                    method,
+                    code: 491,
+                    content_type: None,
+                    body: Bytes::new(),
+                },
+            );
+            return;
+        };
+        let Ok(mut request) = dialog.new_request(method.clone()) else {
+            return;
+        };
+        self.stamp(&mut request, true);
+        if method == Method::INVITE || method == Method::UPDATE {
+            request.headers.push(
+                HeaderName::Contact,
+                self.ctx.contact(self.flow.is_reliable()),
+            );
+        }
+        if let Some(ct) = content_type {
+            request.headers.push(HeaderName::ContentType, ct);
+        }
+        request.body = body;
+        if let Ok(key) = self
+            .layer
+            .send_request(now, request, self.flow, self.flow.is_reliable())
+        {
+            if method == Method::INVITE {
+                self.reinvite_out = Some(key.clone());
+            }
+            self.pending_out.insert(key, (origin.0, origin.1, method));
+        }
+    }
+
+    fn answer_pending(
+        &mut self,
+        now: Instant,
+        id: u64,
+        code: u16,
+        content_type: Option<String>,
+        body: Bytes,
+    ) {
+        let Some((key, request)) = self.pending_in.remove(&id) else {
+            return;
+        };
+        let mut builder = ResponseBuilder::to_request(&request, code).to_tag(&self.local_tag);
+        let is_invite = request.method() == Some(&Method::INVITE);
+        if (200..300).contains(&code) && (is_invite || request.method() == Some(&Method::UPDATE)) {
+            builder = builder.header(
+                HeaderName::Contact,
+                self.ctx.contact(self.flow.is_reliable()),
+            );
+        }
+        if let Some(ct) = content_type {
+            builder = builder.body(&ct, body);
+        }
+        let response = builder.build();
+        if self.layer.send_response(now, &key, &response).is_ok()
+            && is_invite
+            && (200..300).contains(&code)
+        {
+            if let Some(bytes) = self.layer.last_response(&key) {
+                self.two_xx = Some(TwoXxRetransmitter::new(
+                    now,
+                    bytes,
+                    self.flow,
+                    self.layer.timers(),
+                ));
+            }
+        }
+    }
+
+    fn cancel(&mut self, now: Instant) {
+        if self.is_uas || self.final_sent_or_received {
+            return;
+        }
+        if let Some(cancel) = self
+            .invite_key
+            .as_ref()
+            .and_then(|k| self.layer.cancel_request(k))
+        {
+            let _ = self
+                .layer
+                .send_request(now, cancel, self.flow, self.flow.is_reliable());
+        }
+    }
+
+    fn bye(&mut self, now: Instant) {
+        let Some(dialog) = self.dialog.as_mut() else {
+            return;
+        };
+        let Ok(mut bye) = dialog.new_request(Method::BYE) else {
+            return;
+        };
+        dialog.terminate();
+        self.two_xx = None;
+        self.stamp(&mut bye, true);
+        let _ = self
+            .layer
+            .send_request(now, bye, self.flow, self.flow.is_reliable());
+    }
+
+    /// Adds Via (with this leg's marker branch) and Max-Forwards; Contact
+    /// for requests that carry one.
+    fn stamp(&self, request: &mut Message, _contact: bool) {
+        let via = self
+            .ctx
+            .via(self.flow.is_reliable(), &ids::branch(self.call, self.index));
+        request.headers.push_front(HeaderName::Via, via);
+        request.headers.push(HeaderName::MaxForwards, "70");
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_invite(
+    call: CallNumber,
+    index: LegIndex,
+    ctx: &SignallingContext,
+    target: Uri,
+    flow: &Flow,
+    from: &str,
+    tag: &str,
+    to: &str,
+    sdp: Option<Bytes>,
+) -> Message {
+    let mut invite = Message::request(Method::INVITE, target);
+    let reliable = flow.is_reliable();
+    invite.headers.push(
+        HeaderName::Via,
+        ctx.via(reliable, &ids::branch(call, index)),
+    );
+    invite.headers.push(HeaderName::MaxForwards, "70");
+    invite
+        .headers
+        .push(HeaderName::From, format!("{from};tag={tag}"));
+    invite.headers.push(HeaderName::To, to.to_string());
+    invite
+        .headers
+        .push(HeaderName::CallId, ids::call_id(call, index, &ctx.host()));
+    invite.headers.push(HeaderName::CSeq, "1 INVITE");
+    invite
+        .headers
+        .push(HeaderName::Contact, ctx.contact(reliable));
+    invite
+        .headers
+        .push(HeaderName::Allow, "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO");
+    if let Some(sdp) = sdp {
+        invite
+            .headers
+            .push(HeaderName::ContentType, "application/sdp");
+        invite.body = sdp;
+    }
+    invite
+}
+
+fn report(state: &LegState, event: LegEvent) {
+    let _ = state.call_ref.cast(CallMsg::Leg {
+        index: state.index,
+        event,
+    });
+}
+
+/// Drains the layer and the 2xx retransmitter, then arms one timer.
+async fn pump(myself: &ActorRef<LegMsg>, state: &mut LegState, now: Instant) {
+    loop {
+        while let Some(t) = state.layer.poll_transmit() {
+            let target = to_target(&t.destination);
+            if let Err(e) = state.ctx.transport.send(&target, t.payload).await {
+                tracing::debug!(error = %e, "leg send failed");
+                if let Some(key) = t.key {
+                    state.layer.handle_transport_error(now, &key);
+                }
+            }
+        }
+        if let Some(two_xx) = state.two_xx.as_mut() {
+            while let Some(t) = two_xx.poll_transmit() {
+                let _ = state
+                    .ctx
+                    .transport
+                    .send(&to_target(&t.destination), t.payload)
+                    .await;
+            }
+            if let Some(TwoXxEvent::NoAck) = two_xx.poll_event() {
+                state.two_xx = None;
+                report(state, LegEvent::AckTimeout);
+            }
+        }
+        let Some(event) = state.layer.poll_event() else {
+            break;
+        };
+        match event {
+            Event::Request { key, message, .. } => state.request_event(now, key, message),
+            Event::Response { key, message } => state.response_event(now, &key, message),
+            Event::Timeout { key, .. } | Event::TransportError { key } => {
+                if Some(&key) == state.invite_key.as_ref()
+                    && !state.is_uas
+                    && !state.final_sent_or_received
+                {
+                    state.final_sent_or_received = true;
+                    report(state, LegEvent::Failed { code: 408 });
+                }
+            }
+            Event::Terminated { .. } => {}
+        }
+    }
+    let next = [
+        state.layer.poll_timeout(),
+        state
+            .two_xx
+            .as_ref()
+            .and_then(TwoXxRetransmitter::poll_timeout),
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    if let Some(at) = next {
+        if state.armed.is_none_or(|armed| at < armed) {
+            state.armed = Some(at);
+            let delay = at
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1));
+            myself.send_after(delay, || LegMsg::Timer);
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! The `MediaBridge` actor of a call: owns the call's relay legs (one port
+//! pair per SIP leg) and the bridge between two of them. RTP never passes
+//! through it: it only opens, points and closes the relay's fast path, and
+//! watches for silence.
+
+use crate::ids::LegIndex;
+use crate::CallMsg;
+use media_relay::{BridgeHandle, LegHandle, Relay, RelayError};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Messages of the media bridge.
+#[derive(Debug)]
+pub enum MediaMsg {
+    /// Open a relay port pair for a SIP leg; replies with its RTP address.
+    Open {
+        /// The SIP leg.
+        leg: LegIndex,
+        /// Where the peer said it receives (its SDP), if known.
+        expected: Option<SocketAddr>,
+        /// The relay address, or why there is none.
+        reply: RpcReplyPort<Result<SocketAddr, RelayError>>,
+    },
+    /// The peer's SDP names where it receives media.
+    SetRemote {
+        /// The SIP leg.
+        leg: LegIndex,
+        /// The address from its SDP.
+        remote: Option<SocketAddr>,
+    },
+    /// Forward media between these legs.
+    Connect {
+        /// The caller's leg.
+        a: LegIndex,
+        /// The answered fork.
+        b: LegIndex,
+    },
+    /// Release a leg's ports (a fork that lost).
+    Release(LegIndex),
+    /// Check for dead media.
+    CheckIdle,
+}
+
+/// Start-up arguments.
+#[derive(Debug)]
+pub struct MediaArgs {
+    /// The relay.
+    pub relay: Arc<Relay>,
+    /// The call to tell about dead media.
+    pub call_ref: ActorRef<CallMsg>,
+    /// Media silent for this long on a bridged call ends it.
+    pub inactivity: Duration,
+}
+
+/// The media bridge actor.
+#[derive(Debug, Default)]
+pub struct MediaBridgeActor;
+
+/// Its state.
+#[derive(Debug)]
+pub struct MediaState {
+    relay: Arc<Relay>,
+    call_ref: ActorRef<CallMsg>,
+    inactivity: Duration,
+    legs: HashMap<LegIndex, LegHandle>,
+    bridge: Option<(BridgeHandle, LegIndex, LegIndex)>,
+}
+
+impl Actor for MediaBridgeActor {
+    type Msg = MediaMsg;
+    type State = MediaState;
+    type Arguments = MediaArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<MediaMsg>,
+        args: MediaArgs,
+    ) -> Result<MediaState, ActorProcessingErr> {
+        Ok(MediaState {
+            relay: args.relay,
+            call_ref: args.call_ref,
+            inactivity: args.inactivity,
+            legs: HashMap::new(),
+            bridge: None,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<MediaMsg>,
+        msg: MediaMsg,
+        state: &mut MediaState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            MediaMsg::Open {
+                leg,
+                expected,
+                reply,
+            } => {
+                let opened = state.relay.open_leg(expected, false).map(|h| {
+                    let addr = h.local_rtp();
+                    state.legs.insert(leg, h);
+                    addr
+                });
+                let _ = reply.send(opened);
+            }
+            MediaMsg::SetRemote { leg, remote } => {
+                if let Some(h) = state.legs.get(&leg) {
+                    h.set_remote(remote);
+                }
+            }
+            MediaMsg::Connect { a, b } => {
+                if let (Some(ha), Some(hb)) = (state.legs.get(&a), state.legs.get(&b)) {
+                    match state.relay.connect(ha, hb) {
+                        Ok(bridge) => {
+                            state.bridge = Some((bridge, a, b));
+                            myself.send_interval(Duration::from_secs(5), || MediaMsg::CheckIdle);
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cannot bridge the call's media"),
+                    }
+                }
+                // Forks that lost keep no ports.
+                let losers: Vec<LegIndex> = state
+                    .legs
+                    .keys()
+                    .copied()
+                    .filter(|l| *l != a && *l != b)
+                    .collect();
+                for l in losers {
+                    if let Some(h) = state.legs.remove(&l) {
+                        h.close();
+                    }
+                }
+            }
+            MediaMsg::Release(leg) => {
+                if let Some(h) = state.legs.remove(&leg) {
+                    h.close();
+                }
+            }
+            MediaMsg::CheckIdle => {
+                if let Some((_, a, b)) = &state.bridge {
+                    let now = Instant::now();
+                    let idle = [a, b]
+                        .iter()
+                        .filter_map(|l| state.legs.get(l))
+                        .map(|h| h.idle_for(now))
+                        .min()
+                        .unwrap_or_default();
+                    if idle >= state.inactivity {
+                        let _ = state.call_ref.cast(CallMsg::MediaTimeout);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<MediaMsg>,
+        state: &mut MediaState,
+    ) -> Result<(), ActorProcessingErr> {
+        // Every way a call ends passes here: the ports go back to the pool.
+        if let Some((bridge, _, _)) = state.bridge.take() {
+            bridge.disconnect();
+        }
+        for (_, h) in state.legs.drain() {
+            h.close();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,304 @@
+//! The relay: its worker threads, its port pool, and the operations the
+//! control side calls.
+
+use super::bridge::{unlink, BridgeHandle};
+use super::leg::{Destinations, Leg, LegHandle, Outbound, PortLease};
+use super::lock;
+use super::socket::bind_pair;
+use super::worker::{Command, Worker, WAKER};
+use crate::leg_state::LegState;
+use crate::rewriter::StreamRewriter;
+use crate::{LegId, PortPool, RelayConfig, RelayError};
+use arc_swap::{ArcSwap, ArcSwapOption};
+use mio::unix::SourceFd;
+use mio::{Interest, Poll, Registry, Token, Waker};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+/// The RTP/RTCP relay. Start one per node; open a leg per call leg; bridge
+/// legs; re-point a bridge on handover.
+///
+/// Dropping the relay stops its workers (forwarding stops). Legs whose
+/// handles are still held keep their ports until those handles drop.
+pub struct Relay {
+    shared: Arc<RelayShared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// What the handles share with the relay.
+pub(crate) struct RelayShared {
+    config: RelayConfig,
+    pool: Arc<Mutex<PortPool>>,
+    workers: Vec<WorkerLink>,
+    /// Serialises connect, re-point, disconnect and close, so that two
+    /// control operations never interleave their route swaps. Never taken
+    /// on the packet path.
+    pub(crate) control: Mutex<()>,
+    next_leg: AtomicU64,
+    next_epoch: AtomicU64,
+    next_worker: AtomicUsize,
+    stopped: AtomicBool,
+}
+
+/// The control side's line to one worker.
+struct WorkerLink {
+    commands: Sender<Command>,
+    waker: Waker,
+    /// The worker's poller, for registering sockets from the control side:
+    /// a registration error then reaches `open_leg`'s caller.
+    registry: Registry,
+    slots: Mutex<Slots>,
+}
+
+/// Poller token slots of one worker: slot `s` is tokens `2s` (RTP) and
+/// `2s + 1` (RTCP).
+#[derive(Default)]
+struct Slots {
+    next: usize,
+    free: Vec<usize>,
+}
+
+impl Slots {
+    fn take(&mut self) -> usize {
+        self.free.pop().unwrap_or_else(|| {
+            self.next += 1;
+            self.next - 1
+        })
+    }
+}
+
+impl Relay {
+    /// Starts the workers. Binds nothing yet: ports are bound per leg.
+    pub fn start(config: RelayConfig) -> Result<Relay, RelayError> {
+        let workers = config.workers.max(1);
+        let mut links = Vec::with_capacity(workers);
+        let mut runners = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let poll = Poll::new().map_err(|source| RelayError::Worker { source })?;
+            let waker = Waker::new(poll.registry(), WAKER)
+                .map_err(|source| RelayError::Worker { source })?;
+            let registry = poll
+                .registry()
+                .try_clone()
+                .map_err(|source| RelayError::Worker { source })?;
+            let (tx, rx) = mpsc::channel();
+            links.push(WorkerLink {
+                commands: tx,
+                waker,
+                registry,
+                slots: Mutex::new(Slots::default()),
+            });
+            runners.push(Worker::new(poll, rx, config.max_packet));
+        }
+        let pool = PortPool::new(config.ports);
+        metrics::gauge!(crate::metrics::PORTS_IN_USE).set(0.0);
+        let shared = Arc::new(RelayShared {
+            config,
+            pool: Arc::new(Mutex::new(pool)),
+            workers: links,
+            control: Mutex::new(()),
+            next_leg: AtomicU64::new(1),
+            next_epoch: AtomicU64::new(1),
+            next_worker: AtomicUsize::new(0),
+            stopped: AtomicBool::new(false),
+        });
+        let mut relay = Relay {
+            shared,
+            threads: Vec::with_capacity(workers),
+        };
+        for (i, worker) in runners.into_iter().enumerate() {
+            let thread = std::thread::Builder::new()
+                .name(format!("baton-relay-{i}"))
+                .spawn(move || worker.run())
+                .map_err(|source| RelayError::Worker { source })?;
+            relay.threads.push(thread);
+        }
+        Ok(relay)
+    }
+
+    /// Opens a leg: allocates a port pair, binds it (skipping pairs another
+    /// process holds), and starts reading it. `expected_remote` is the RTP
+    /// address from the remote's SDP, if known yet (see
+    /// [`LegHandle::set_remote`]); `strict` accepts only that host.
+    pub fn open_leg(
+        &self,
+        expected_remote: Option<SocketAddr>,
+        strict: bool,
+    ) -> Result<LegHandle, RelayError> {
+        let shared = &self.shared;
+        if shared.stopped.load(Ordering::Acquire) {
+            return Err(RelayError::Shutdown);
+        }
+        let config = &shared.config;
+        let (pair, (rtp, rtcp)) = {
+            let mut pool = lock(&shared.pool);
+            let mut last_error = None;
+            let mut bound = None;
+            // Bounded: each free pair is tried at most once.
+            for _ in 0..pool.capacity() {
+                let pair = pool.allocate()?;
+                match bind_pair(config.address, pair.rtp(), config.socket_buffer) {
+                    Ok(sockets) => {
+                        bound = Some((pair, sockets));
+                        break;
+                    }
+                    Err(e) => {
+                        // Not ours to hand out: another process holds it.
+                        // The pool's cursor has moved past it already.
+                        tracing::debug!(%pair, error = %e, "media port pair unavailable, skipping");
+                        pool.release(pair);
+                        last_error = Some(e);
+                    }
+                }
+            }
+            metrics::gauge!(crate::metrics::PORTS_IN_USE).set(pool.in_use() as f64);
+            match (bound, last_error) {
+                (Some(b), _) => b,
+                (None, Some(source)) => {
+                    return Err(RelayError::Bind {
+                        range: config.ports,
+                        source,
+                    })
+                }
+                (None, None) => {
+                    return Err(RelayError::PortsExhausted {
+                        range: config.ports,
+                    })
+                }
+            }
+        };
+        let lease = PortLease {
+            pair,
+            pool: Arc::clone(&shared.pool),
+        };
+        let worker = shared.next_worker.fetch_add(1, Ordering::Relaxed) % shared.workers.len();
+        let link = &shared.workers[worker];
+        let slot = lock(&link.slots).take();
+        let core = LegState::new(Instant::now(), expected_remote, strict, config.max_packet);
+        let destinations = ArcSwap::from_pointee(Destinations {
+            rtp: core.rtp_destination(),
+            rtcp: core.rtcp_destination(),
+        });
+        let leg = Arc::new(Leg {
+            id: LegId(shared.next_leg.fetch_add(1, Ordering::Relaxed)),
+            rtp,
+            rtcp,
+            core: Mutex::new(core),
+            destinations,
+            route: ArcSwapOption::empty(),
+            egress: Mutex::new(StreamRewriter::new(config.clock_rate)),
+            outbound: Outbound::default(),
+            closed: AtomicBool::new(false),
+            worker,
+            slot,
+            lease,
+        });
+        // The worker learns the slot before the poller can report it: the
+        // command is queued first, and the worker drains its commands at
+        // the start of every wakeup.
+        if link.commands.send(Command::Add(Arc::clone(&leg))).is_err() {
+            lock(&link.slots).free.push(slot);
+            return Err(RelayError::Shutdown);
+        }
+        let handle = LegHandle {
+            leg: Arc::clone(&leg),
+            relay: Arc::clone(shared),
+        };
+        for (token, socket) in [(2 * slot, &leg.rtp), (2 * slot + 1, &leg.rtcp)] {
+            let fd = socket.raw_fd();
+            link.registry
+                .register(&mut SourceFd(&fd), Token(token), Interest::READABLE)
+                .map_err(|source| RelayError::Worker { source })?;
+        }
+        // Dropping `handle` on the error path above closes the leg cleanly.
+        let _ = link.waker.wake();
+        Ok(handle)
+    }
+
+    /// Bridges `a` and `b`: packets arriving on `a` leave from `b`'s
+    /// sockets to `b`'s remote (latched, else expected), and the reverse.
+    /// Refused if either leg is closed or already bridged.
+    pub fn connect(&self, a: &LegHandle, b: &LegHandle) -> Result<BridgeHandle, RelayError> {
+        BridgeHandle::connect(&self.shared, a, b)
+    }
+
+    /// Port pairs allocated now.
+    pub fn ports_in_use(&self) -> usize {
+        lock(&self.shared.pool).in_use()
+    }
+
+    /// The configuration the relay runs with.
+    pub fn config(&self) -> &RelayConfig {
+        &self.shared.config
+    }
+
+    /// Stops the workers and waits for them (as dropping does).
+    pub fn shutdown(self) {}
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.shared.stopped.store(true, Ordering::Release);
+        for link in &self.shared.workers {
+            let _ = link.commands.send(Command::Shutdown);
+            let _ = link.waker.wake();
+        }
+        for thread in self.threads.drain(..) {
+            if thread.join().is_err() {
+                tracing::error!("a media relay worker panicked");
+            }
+        }
+    }
+}
+
+impl RelayShared {
+    pub(crate) fn next_epoch(&self) -> u64 {
+        self.next_epoch.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Closes `leg`: out of its bridge, out of its worker's poller; the
+    /// worker then drops its reference, and the last reference gives the
+    /// ports back. Idempotent.
+    pub(crate) fn close_leg(&self, leg: &Arc<Leg>) {
+        if leg.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        {
+            let _control = lock(&self.control);
+            unlink(leg);
+        }
+        let link = &self.workers[leg.worker];
+        for socket in [&leg.rtp, &leg.rtcp] {
+            // Fails only if never registered (open_leg's error path).
+            let _ = link.registry.deregister(&mut SourceFd(&socket.raw_fd()));
+        }
+        // FIFO: the worker sees this Remove before any Add that reuses the
+        // slot. If the worker is gone, its references are gone with it.
+        if link.commands.send(Command::Remove(leg.slot)).is_ok() {
+            let _ = link.waker.wake();
+        }
+        lock(&link.slots).free.push(leg.slot);
+    }
+}
+
+impl fmt::Debug for Relay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Relay")
+            .field("config", &self.shared.config)
+            .field("workers", &self.threads.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for RelayShared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RelayShared")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,282 @@
+//! A forwarding thread: one edge-triggered poller over the sockets of the
+//! legs assigned to it, a tight loop of receive, judge, rewrite, send.
+//!
+//! Why threads and not tokio tasks: a task per socket pays the scheduler on
+//! every packet (wake, queue, poll) and tokio clears readiness only on
+//! `WouldBlock`, costing one failing `recv` per wakeup; a single task over
+//! many sockets would reimplement this loop inside a runtime that adds
+//! nothing to it. A plain thread with its own `mio` poller has neither
+//! cost, and control never waits on it: operations are route swaps and
+//! queued commands. (Measured figures are in the crate documentation.)
+
+use super::bridge::Route;
+use super::leg::Leg;
+use super::lock;
+use super::socket::Received;
+use crate::leg_state::{Port, Verdict};
+use crate::metrics::MetricsBatch;
+use crate::rewriter::RtcpRewrite;
+use crate::rtcp::rewrite_sender;
+use crate::rtp::RtpHeader;
+use crate::DropReason;
+use mio::{Events, Poll, Token};
+use nix::sys::socket::{MultiHeaders, SockaddrStorage};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The token of the worker's waker (commands are queued).
+pub(crate) const WAKER: Token = Token(usize::MAX);
+
+/// Datagrams read per `recvmmsg`. A port carries ~50 packets a second, so
+/// one call nearly always empties it; the batch matters after a stall.
+const BATCH: usize = 8;
+/// Batches read from one socket per wakeup before moving on to the others,
+/// so one flooded port cannot starve the rest; the socket is revisited
+/// right after.
+const ROUNDS: usize = 4;
+/// Poller events taken per wakeup.
+const EVENTS: usize = 1024;
+
+/// What the control side tells a worker.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Start reading this leg; its sockets are registered at its slot.
+    Add(Arc<Leg>),
+    /// Stop reading the leg at this slot and let go of it.
+    Remove(usize),
+    /// Exit.
+    Shutdown,
+}
+
+/// One worker thread's state.
+pub(crate) struct Worker {
+    poll: Poll,
+    commands: Receiver<Command>,
+    slots: Vec<Option<Arc<Leg>>>,
+    bufs: [Vec<u8>; BATCH],
+    received: [Received; BATCH],
+    /// Sockets that still had data when their round budget ran out.
+    backlog: Vec<Token>,
+    ready: Vec<Token>,
+    metrics: MetricsBatch,
+}
+
+impl Worker {
+    pub(crate) fn new(poll: Poll, commands: Receiver<Command>, max_packet: usize) -> Self {
+        Worker {
+            poll,
+            commands,
+            slots: Vec::new(),
+            // One byte more than the largest packet accepted: a datagram
+            // that fills the buffer was (or may have been) too large.
+            bufs: std::array::from_fn(|_| vec![0; max_packet + 1]),
+            received: [Received {
+                len: 0,
+                source: SocketAddr::from(([0, 0, 0, 0], 0)),
+                truncated: false,
+            }; BATCH],
+            backlog: Vec::new(),
+            ready: Vec::new(),
+            metrics: MetricsBatch::new(),
+        }
+    }
+
+    /// The loop. Returns on [`Command::Shutdown`] or when the relay is gone.
+    pub(crate) fn run(mut self) {
+        let mut events = Events::with_capacity(EVENTS);
+        // Made here: the kernel headers hold raw pointers (not `Send`).
+        let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
+        loop {
+            let timeout = (!self.backlog.is_empty()).then_some(std::time::Duration::ZERO);
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                tracing::error!(error = %e, "media relay poller failed; worker stops");
+                return;
+            }
+            if !self.commands() {
+                return;
+            }
+            let now = Instant::now();
+            let mut ready = std::mem::take(&mut self.ready);
+            ready.append(&mut self.backlog);
+            ready.extend(events.iter().map(|e| e.token()).filter(|t| *t != WAKER));
+            for token in ready.drain(..) {
+                self.readable(token, now, &mut headers);
+            }
+            self.ready = ready;
+            self.metrics.flush();
+        }
+    }
+
+    /// Applies queued commands. False on shutdown.
+    fn commands(&mut self) -> bool {
+        loop {
+            match self.commands.try_recv() {
+                Ok(Command::Add(leg)) => {
+                    let slot = leg.slot;
+                    if self.slots.len() <= slot {
+                        self.slots.resize(slot + 1, None);
+                    }
+                    self.slots[slot] = Some(leg);
+                }
+                Ok(Command::Remove(slot)) => {
+                    if let Some(s) = self.slots.get_mut(slot) {
+                        *s = None;
+                    }
+                }
+                Ok(Command::Shutdown) | Err(TryRecvError::Disconnected) => return false,
+                Err(TryRecvError::Empty) => return true,
+            }
+        }
+    }
+
+    fn readable(
+        &mut self,
+        token: Token,
+        now: Instant,
+        headers: &mut MultiHeaders<SockaddrStorage>,
+    ) {
+        let (slot, port) = (
+            token.0 / 2,
+            if token.0.is_multiple_of(2) {
+                Port::Rtp
+            } else {
+                Port::Rtcp
+            },
+        );
+        let Some(Some(leg)) = self.slots.get(slot) else {
+            return; // a stale event for a leg closed meanwhile
+        };
+        let leg = Arc::clone(leg);
+        if self.drain(&leg, port, now, headers) {
+            self.backlog.push(token);
+        }
+    }
+
+    /// Reads and forwards what `leg`'s `port` holds. True if data may be
+    /// left (round budget spent): the edge-triggered poller will not report
+    /// it again, so the caller must come back.
+    fn drain(
+        &mut self,
+        leg: &Leg,
+        port: Port,
+        now: Instant,
+        headers: &mut MultiHeaders<SockaddrStorage>,
+    ) -> bool {
+        let socket = leg.socket(port);
+        let mut core = lock(&leg.core);
+        let route = leg.route.load();
+        let mut more = true;
+        for _ in 0..ROUNDS {
+            let n = match socket.recv(headers, &mut self.bufs, &mut self.received) {
+                Ok(n) => n,
+                Err(e) => {
+                    if e.kind() != io::ErrorKind::WouldBlock {
+                        tracing::debug!(leg = %leg.id, error = %e, "media receive failed");
+                    }
+                    more = false;
+                    break;
+                }
+            };
+            for i in 0..n {
+                let Received {
+                    len,
+                    source,
+                    truncated,
+                } = self.received[i];
+                // A truncated datagram fills the buffer, one byte more than
+                // the largest accepted: the leg state drops it as too large.
+                let buf = &mut self.bufs[i];
+                let len = if truncated {
+                    buf.len()
+                } else {
+                    len.min(buf.len())
+                };
+                let data = &mut buf[..len];
+                let verdict = core.on_datagram(now, port, source, data);
+                if core.take_destinations_changed() {
+                    leg.publish(&core);
+                }
+                self.metrics.received(data.len());
+                let rtp = match verdict {
+                    Verdict::Drop(reason) => {
+                        self.metrics.dropped(reason); // the leg state counted it
+                        continue;
+                    }
+                    Verdict::Rtp(h) => Some(h),
+                    Verdict::Rtcp => None,
+                };
+                match forward(route.as_deref(), port, rtp, now, data) {
+                    Ok(()) => self.metrics.sent(data.len()),
+                    Err(reason) => {
+                        // A failed send is counted on the sending leg.
+                        if reason != DropReason::SendFailed {
+                            core.dropped(reason);
+                        }
+                        self.metrics.dropped(reason);
+                    }
+                }
+            }
+            if n < BATCH {
+                more = false;
+                break;
+            }
+        }
+        more
+    }
+}
+
+/// Sends an accepted datagram (`rtp`: its header, `None` for RTCP) on
+/// along `route`, rewritten for the receiving leg's stream. `Err` names why
+/// it was dropped.
+fn forward(
+    route: Option<&Route>,
+    port: Port,
+    rtp: Option<RtpHeader>,
+    now: Instant,
+    data: &mut [u8],
+) -> Result<(), DropReason> {
+    let route = route.ok_or(DropReason::NoDestination)?;
+    let to = &route.to;
+    let destinations = to.destinations.load();
+    // RTCP multiplexed on the RTP port stays on the RTP port.
+    let (destination, socket) = match port {
+        Port::Rtp => (destinations.rtp, &to.rtp),
+        Port::Rtcp => (destinations.rtcp, &to.rtcp),
+    };
+    let destination: SocketAddr = destination.ok_or(DropReason::NoDestination)?;
+    match rtp {
+        Some(h) => {
+            let out = lock(&to.egress)
+                .rtp(now, route.epoch, h)
+                .ok_or(DropReason::NoDestination)?;
+            if out != h {
+                out.write(data);
+            }
+        }
+        None => match lock(&to.egress).rtcp(route.epoch) {
+            RtcpRewrite::Unchanged => {}
+            RtcpRewrite::Rename {
+                from,
+                to: renamed,
+                ts_offset,
+            } => rewrite_sender(data, from, renamed, ts_offset),
+            RtcpRewrite::Drop => return Err(DropReason::NoDestination),
+        },
+    }
+    match socket.send_to(data, destination) {
+        Ok(_) => {
+            to.outbound.sent(data.len());
+            Ok(())
+        }
+        Err(_) => {
+            to.outbound.failed();
+            Err(DropReason::SendFailed)
+        }
+    }
+}

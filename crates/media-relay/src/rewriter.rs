@@ -1,0 +1,363 @@
+//! Keeps the stream toward one remote continuous when the source behind it
+//! changes (a handover re-points the bridge from device A to device B).
+//!
+//! The remote (R) must hear one stream: one SSRC, sequence numbers that step
+//! by one, timestamps that advance with time. Until the first switch the
+//! rewriter only watches (identity); from then on it maps every packet of
+//! the current source onto the old stream:
+//!
+//! ```text
+//!   out.ssrc = the SSRC R has been hearing
+//!   out.seq  = in.seq + seq_offset     (first packet after the switch: last out + 1)
+//!   out.ts   = in.ts  + ts_offset      (first packet: last out + max(elapsed, one packet))
+//! ```
+//!
+//! Offsets (not a running counter) keep the new source's own reordering and
+//! gaps visible to R, so R's loss statistics and jitter buffer still work.
+//!
+//! Sources are told apart by an *epoch*: each route into the rewriter has
+//! one, and a re-point creates a higher one. A packet from a lower epoch
+//! was in flight from the old device when the switch happened and is
+//! dropped, so R never hears the old stream again after the new one began.
+
+use crate::rtp::RtpHeader;
+use crate::Ssrc;
+use std::time::{Duration, Instant};
+
+/// Rewrites the RTP headers of one outbound direction.
+#[derive(Debug, Clone)]
+pub struct StreamRewriter {
+    clock_rate: u32,
+    epoch: u64,
+    source: Option<Ssrc>,
+    mapping: Option<Mapping>,
+    last: Option<Last>,
+}
+
+/// The offsets that move the current source onto the old stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Mapping {
+    ssrc: Ssrc,
+    seq_offset: u16,
+    ts_offset: u32,
+}
+
+/// The newest packet sent toward the remote.
+#[derive(Debug, Clone, Copy)]
+struct Last {
+    ssrc: Ssrc,
+    sequence: u16,
+    timestamp: u32,
+    at: Instant,
+    /// Timestamp units per packet, as last observed (the packetisation time).
+    step: u32,
+}
+
+/// How an RTCP packet from the current source must be renamed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RtcpRewrite {
+    /// Pass unchanged (no switch has happened).
+    Unchanged,
+    /// Rename sender `from` to `to`, shifting SR timestamps by `ts_offset`.
+    Rename {
+        /// The source's own SSRC.
+        from: Ssrc,
+        /// The SSRC the remote knows.
+        to: Ssrc,
+        /// Added to an SR's RTP timestamp.
+        ts_offset: u32,
+    },
+    /// Drop it: its source is stale, or has sent no RTP since the switch
+    /// so there is no mapping for it yet.
+    Drop,
+}
+
+impl StreamRewriter {
+    /// A rewriter for a stream whose RTP clock runs at `clock_rate` Hz
+    /// (8000 for G.711 and telephone-events).
+    pub fn new(clock_rate: u32) -> Self {
+        StreamRewriter {
+            clock_rate: clock_rate.max(1),
+            epoch: 0,
+            source: None,
+            mapping: None,
+            last: None,
+        }
+    }
+
+    /// The header to send for an RTP packet `h` that arrived at `now` from
+    /// a route of `epoch`; `None` if the route is stale (drop the packet).
+    pub fn rtp(&mut self, now: Instant, epoch: u64, h: RtpHeader) -> Option<RtpHeader> {
+        if epoch < self.epoch {
+            return None;
+        }
+        let new_route = epoch > self.epoch;
+        let new_ssrc = self.source != Some(h.ssrc);
+        let mut rebased = false;
+        if new_route || (new_ssrc && self.mapping.is_some()) {
+            // A new source. Before any switch (no `last`) it is passed as
+            // is; after, it continues the stream R knows.
+            self.epoch = epoch;
+            self.mapping = self
+                .last
+                .map(|last| last.continue_with(h, now, self.clock_rate));
+            rebased = self.mapping.is_some();
+        }
+        // Without a mapping a source may change SSRC freely: R hears what
+        // the device sends, as from any transparent relay.
+        self.source = Some(h.ssrc);
+        let out = match self.mapping {
+            None => h,
+            Some(m) => RtpHeader {
+                ssrc: m.ssrc,
+                sequence: h.sequence.wrapping_add(m.seq_offset),
+                timestamp: h.timestamp.wrapping_add(m.ts_offset),
+                // Tell R's jitter buffer to resynchronise: the new source's
+                // timing is unrelated to the old one's.
+                marker: h.marker || rebased,
+                payload_type: h.payload_type,
+            },
+        };
+        self.remember(out, now);
+        Some(out)
+    }
+
+    /// How to rewrite an RTCP packet from a route of `epoch`.
+    pub fn rtcp(&self, epoch: u64) -> RtcpRewrite {
+        if epoch < self.epoch {
+            return RtcpRewrite::Drop;
+        }
+        match (self.mapping, self.source) {
+            (None, _) if self.last.is_none() || epoch == self.epoch => RtcpRewrite::Unchanged,
+            (Some(m), Some(from)) if epoch == self.epoch => RtcpRewrite::Rename {
+                from,
+                to: m.ssrc,
+                ts_offset: m.ts_offset,
+            },
+            _ => RtcpRewrite::Drop,
+        }
+    }
+
+    fn remember(&mut self, out: RtpHeader, now: Instant) {
+        let default_step = self.clock_rate / 50; // 20 ms packets
+        match &mut self.last {
+            Some(last) if last.ssrc == out.ssrc => {
+                let ahead = out.sequence.wrapping_sub(last.sequence);
+                // Only newer packets move `last`: a reordered one must not
+                // make the next switch reuse a sequence number.
+                if ahead == 0 || ahead >= 0x8000 {
+                    return;
+                }
+                let dt = out.timestamp.wrapping_sub(last.timestamp);
+                if ahead == 1 && dt > 0 && dt <= self.clock_rate {
+                    last.step = dt;
+                }
+                last.sequence = out.sequence;
+                last.timestamp = out.timestamp;
+                last.at = now;
+            }
+            _ => {
+                self.last = Some(Last {
+                    ssrc: out.ssrc,
+                    sequence: out.sequence,
+                    timestamp: out.timestamp,
+                    at: now,
+                    step: default_step,
+                });
+            }
+        }
+    }
+}
+
+impl Last {
+    /// The mapping that makes `first`, the first packet of a new source
+    /// arriving at `now`, follow this packet.
+    fn continue_with(&self, first: RtpHeader, now: Instant, clock_rate: u32) -> Mapping {
+        let elapsed = ticks(now.saturating_duration_since(self.at), clock_rate);
+        // At least one packet's worth, so the new audio never overlaps the
+        // old; more if the gap in wall-clock time was longer.
+        let advance = elapsed.max(self.step);
+        let sequence = self.sequence.wrapping_add(1);
+        let timestamp = self.timestamp.wrapping_add(advance);
+        Mapping {
+            ssrc: self.ssrc,
+            seq_offset: sequence.wrapping_sub(first.sequence),
+            ts_offset: timestamp.wrapping_sub(first.timestamp),
+        }
+    }
+}
+
+/// `d` in RTP clock units, saturating at half the timestamp space (the
+/// most that can be told apart from going backwards).
+fn ticks(d: Duration, clock_rate: u32) -> u32 {
+    let t = d.as_nanos() * u128::from(clock_rate) / 1_000_000_000;
+    t.min(u128::from(u32::MAX / 2)) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS20: Duration = Duration::from_millis(20);
+
+    fn header(ssrc: u32, sequence: u16, timestamp: u32) -> RtpHeader {
+        RtpHeader {
+            ssrc: Ssrc(ssrc),
+            sequence,
+            timestamp,
+            marker: false,
+            payload_type: 0,
+        }
+    }
+
+    /// A device's G.711 stream: 20 ms packets from a random-looking start.
+    struct Device {
+        ssrc: u32,
+        seq: u16,
+        ts: u32,
+    }
+
+    impl Device {
+        fn next(&mut self) -> RtpHeader {
+            let h = header(self.ssrc, self.seq, self.ts);
+            self.seq = self.seq.wrapping_add(1);
+            self.ts = self.ts.wrapping_add(160);
+            h
+        }
+    }
+
+    #[test]
+    fn passes_through_until_the_first_switch() {
+        let t0 = Instant::now();
+        let mut r = StreamRewriter::new(8000);
+        let mut a = Device {
+            ssrc: 1,
+            seq: 100,
+            ts: 5000,
+        };
+        for i in 0..10 {
+            let h = a.next();
+            assert_eq!(r.rtp(t0 + MS20 * i, 1, h), Some(h));
+        }
+        assert_eq!(r.rtcp(1), RtcpRewrite::Unchanged);
+    }
+
+    #[test]
+    fn two_switches_keep_one_ssrc_and_steps_of_one() {
+        let t0 = Instant::now();
+        let mut r = StreamRewriter::new(8000);
+        let mut devices = [
+            Device {
+                ssrc: 0xaaaa,
+                seq: 65_530,
+                ts: 4_294_967_000,
+            },
+            Device {
+                ssrc: 0xbbbb,
+                seq: 7,
+                ts: 123,
+            },
+            Device {
+                ssrc: 0xcccc,
+                seq: 40_000,
+                ts: 2_000_000_000,
+            },
+        ];
+        let mut out = Vec::new();
+        let mut tick = 0u32;
+        for (epoch, device) in devices.iter_mut().enumerate() {
+            for _ in 0..30 {
+                let now = t0 + MS20 * tick;
+                tick += 1;
+                out.push(
+                    r.rtp(now, epoch as u64 + 1, device.next())
+                        .expect("current"),
+                );
+            }
+        }
+        assert!(out.iter().all(|h| h.ssrc == Ssrc(0xaaaa)), "one SSRC");
+        for w in out.windows(2) {
+            assert_eq!(w[1].sequence, w[0].sequence.wrapping_add(1), "seq +1");
+            assert_eq!(
+                w[1].timestamp.wrapping_sub(w[0].timestamp),
+                160,
+                "ts +20 ms"
+            );
+        }
+        assert!(out[30].marker && out[60].marker, "marker at each switch");
+        assert!(!out[31].marker);
+    }
+
+    #[test]
+    fn a_gap_at_the_switch_advances_the_timestamp_by_wall_clock() {
+        let t0 = Instant::now();
+        let mut r = StreamRewriter::new(8000);
+        let last = r.rtp(t0, 1, header(1, 10, 1000)).expect("current");
+        let first_b = r
+            .rtp(t0 + Duration::from_millis(300), 2, header(2, 500, 77))
+            .expect("current");
+        assert_eq!(first_b.sequence, last.sequence + 1);
+        assert_eq!(first_b.timestamp, last.timestamp + 2400, "300 ms at 8 kHz");
+    }
+
+    #[test]
+    fn packets_from_the_old_route_are_dropped_after_the_switch() {
+        let t0 = Instant::now();
+        let mut r = StreamRewriter::new(8000);
+        r.rtp(t0, 1, header(1, 10, 1000));
+        r.rtp(t0 + MS20, 2, header(2, 500, 77));
+        assert_eq!(r.rtp(t0 + MS20, 1, header(1, 11, 1160)), None);
+        assert_eq!(r.rtcp(1), RtcpRewrite::Drop);
+    }
+
+    #[test]
+    fn reordering_in_the_new_source_stays_visible_and_is_not_reused() {
+        let t0 = Instant::now();
+        let mut r = StreamRewriter::new(8000);
+        r.rtp(t0, 1, header(1, 10, 1000)); // out seq 10
+        let b0 = r.rtp(t0 + MS20, 2, header(2, 100, 0)).expect("current"); // 11
+        let b2 = r
+            .rtp(t0 + MS20 * 2, 2, header(2, 102, 320))
+            .expect("current"); // 13
+        let b1 = r
+            .rtp(t0 + MS20 * 3, 2, header(2, 101, 160))
+            .expect("current"); // 12, late
+        assert_eq!((b0.sequence, b1.sequence, b2.sequence), (11, 12, 13));
+        let c = r.rtp(t0 + MS20 * 4, 3, header(3, 9, 9)).expect("current");
+        assert_eq!(c.sequence, 14, "continues after the newest, not the latest");
+    }
+
+    #[test]
+    fn rtcp_of_the_new_source_is_renamed() {
+        let t0 = Instant::now();
+        let mut r = StreamRewriter::new(8000);
+        r.rtp(t0, 1, header(1, 10, 1000));
+        assert_eq!(
+            r.rtcp(2),
+            RtcpRewrite::Drop,
+            "no RTP from the new source yet"
+        );
+        let b = r.rtp(t0 + MS20, 2, header(2, 500, 77)).expect("current");
+        assert_eq!(
+            r.rtcp(2),
+            RtcpRewrite::Rename {
+                from: Ssrc(2),
+                to: Ssrc(1),
+                ts_offset: b.timestamp.wrapping_sub(77),
+            }
+        );
+    }
+
+    #[test]
+    fn a_new_ssrc_after_a_switch_still_continues_the_stream() {
+        let t0 = Instant::now();
+        let mut r = StreamRewriter::new(8000);
+        r.rtp(t0, 1, header(1, 10, 1000));
+        r.rtp(t0 + MS20, 2, header(2, 500, 77));
+        // Device B restarts its stream (new SSRC) without a re-point.
+        let c = r
+            .rtp(t0 + MS20 * 2, 2, header(3, 9000, 5))
+            .expect("current");
+        assert_eq!((c.ssrc, c.sequence), (Ssrc(1), 12));
+    }
+}
