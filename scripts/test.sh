@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Baton's whole test suite: what CI runs, and what a newcomer runs.
-#   1. installs what the tests need (nothing beyond Rust yet; as root on
-#      Debian it will apt-get the interop peers once the suites use them),
+#   1. installs what the tests need: the interop peers SIPp (Debian package
+#      sip-tester) and baresip, with apt-get when run as root on Debian,
 #   2. builds the node and runs every test of the workspace over loopback,
 #   3. runs each fuzz target for a bounded time (needs the nightly toolchain).
 # Usage: scripts/test.sh [--no-fuzz] [fuzz-seconds-per-target, default 60]
@@ -16,6 +16,16 @@ for arg in "$@"; do
     *) secs="$arg" ;;
   esac
 done
+
+if ! command -v sipp >/dev/null || ! command -v baresip >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing the interop peers (sip-tester, baresip)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester baresip >/dev/null
+  else
+    echo "WARNING: sipp/baresip missing and not root: the interop tests will be skipped" >&2
+  fi
+fi
 
 echo "== build"
 cargo build --locked -p baton

@@ -22,6 +22,27 @@
 //! sender's context, so the relay's figure includes delivering its output
 //! into the generator's sockets, and the generator's includes delivering
 //! into the relay's.
+//!
+//! # Figures (2-core VM shared with other builds, 2 relay workers)
+//!
+//! ```text
+//!              relay CPU/pkt  generator CPU/pkt  p99 (quiet-ish)  loss
+//! N=1000 calls  4.2-5.6 µs     3.6-4.9 µs         3-5 ms           0
+//! N=2000 calls  3.8-4.4 µs     3.1-3.7 µs         > 20 ms          0
+//! N=4000 calls  3.8-4.8 µs     3.5-4.4 µs         > 20 ms          0
+//! tokio baseline (blind forwarding), N=1000: 5.3-5.9 µs/pkt
+//! ```
+//!
+//! A call is 100 packets/s through the relay, so 4000 calls need ~1.6
+//! cores of relay and ~1.5 of generator: more than the machine has, which
+//! is why latency (not loss: socket queues are deep) fails first; with
+//! other builds taking about one core, the generator also fell behind its
+//! schedule from N=2000 on, so those runs offered less than the nominal
+//! rate (`late_ticks`). Largest passing N measured: 1000-1250. Profile of
+//! the workers (`perf record -g`): 92 % kernel; `sendto` 51 % (of which
+//! 26 % is the loopback softirq delivering into the generator's socket and
+//! waking its thread), `recvmmsg` 23 %, `epoll_wait` 8.5 %; the relay's own
+//! code (latching, validation, rewriting, routing) about 5 %.
 
 use media_relay::{BridgeHandle, LegHandle, Relay, RelayConfig};
 use mio::unix::SourceFd;
@@ -75,6 +96,14 @@ impl Report {
         1.0 - self.received as f64 / self.sent.max(1) as f64
     }
 
+    /// Cores busy with anything but this benchmark (other processes on a
+    /// shared machine): latency figures mean little when this is high.
+    fn others_cores(&self) -> f64 {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let ours = (self.relay_cpu + self.generator_cpu).as_secs_f64() / self.secs;
+        (self.host_busy * cores - ours).max(0.0)
+    }
+
     fn passes(&self) -> bool {
         self.loss() < MAX_LOSS && self.p99 < MAX_P99
     }
@@ -84,7 +113,7 @@ impl Report {
         println!(
             "N={:>5} relayed={:>9} ({:>6.0}/s) loss={:>7.4}% p50={:>7.1}µs p99={:>8.1}µs \
              relay_cpu={:.2}µs/pkt ({:.2} cores) generator_cpu={:.2}µs/pkt ({:.2} cores) \
-             host_busy={:.0}% kernel_udp_drops={} late_ticks={} {}",
+             host_busy={:.0}% (others: {:.2} cores) kernel_udp_drops={} late_ticks={} {}",
             self.n,
             self.received,
             self.received as f64 / self.secs,
@@ -96,6 +125,7 @@ impl Report {
             per(self.generator_cpu),
             self.generator_cpu.as_secs_f64() / self.secs,
             100.0 * self.host_busy,
+            self.others_cores(),
             self.kernel_udp_drops,
             self.late_ticks,
             if self.passes() { "PASS" } else { "FAIL" },
@@ -138,7 +168,7 @@ fn main() {
     // Bounded search for the largest passing N: at most 3 more runs, and
     // only while the time budget lasts.
     for _ in 0..3 {
-        if pass == 0 || fail - pass <= 250 || started.elapsed() > BUDGET {
+        if fail - pass <= 250 || started.elapsed() > BUDGET {
             break;
         }
         let n = if fail > cap {

@@ -495,6 +495,7 @@ fn media_address(sdp: &[u8]) -> Option<SocketAddr> {
 /// disabled (the relay anchors one stream per call today), and Baton's `o=`.
 fn anchored(sdp: &[u8], relay: SocketAddr, origin: &mut OriginRewriter) -> Option<Bytes> {
     let mut description = SessionDescription::parse(sdp).ok()?;
+    description.validate().ok()?;
     description.anchor(0, relay.ip(), relay.port()).ok()?;
     origin.rewrite(&mut description);
     Some(Bytes::from(description.to_bytes()))

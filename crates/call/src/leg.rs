@@ -364,6 +364,8 @@ impl LegState {
                         if let Some(d) = self.dialog.as_mut() {
                             d.terminate();
                         }
+                        // A BYE overtaking the ACK ends the 2xx retransmissions too.
+                        self.two_xx = None;
                         report(self, LegEvent::Bye);
                     }
                     Some(Err(sip_proto::dialog::DialogError::CSeqOutOfOrder { .. })) => {

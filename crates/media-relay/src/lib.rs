@@ -8,7 +8,7 @@
 //!        │ route swaps (arc-swap), queued commands
 //!  ┌─────▼──────────────────────────────────────────────────────────────────┐
 //!  │ io: Relay ── N worker threads, each an edge-triggered epoll (mio) over  │
-//!  │     its legs' sockets: recvmmsg (quinn-udp) → LegState → Route →        │
+//!  │     its legs' sockets: recvmmsg (nix) → LegState → Route →              │
 //!  │     StreamRewriter of the receiving leg → sendto from that leg's socket │
 //!  └─────▲──────────────────────────────────────────────────────────────────┘
 //!        │ pure, `now: Instant` passed in, no sockets:
@@ -68,7 +68,12 @@
 //! `recvmmsg`, which both empties a socket and proves it empty in one call;
 //! sends are one `sendto` per packet, because each packet must leave from
 //! its own leg's socket and `sendmmsg` cannot span sockets. Metrics are
-//! summed per wakeup, not per packet. Measured figures: `benches/benches/relay.rs`.
+//! summed per wakeup, not per packet.
+//!
+//! Measured (`cargo bench -p baton-benches --bench relay`, figures in its
+//! header): about 4 µs of worker CPU per relayed packet on a 2-core VM, 92 %
+//! of it in the kernel's UDP path; a tokio-task forwarder doing less work
+//! cost 5.3-5.9 µs under the same load.
 #![deny(missing_docs)]
 
 mod config;

@@ -19,6 +19,9 @@ pub const SIP_PARSE_ERRORS: &str = "baton_sip_parse_errors_total";
 pub const SIP_TRANSACTIONS_ACTIVE: &str = "baton_sip_transactions_active";
 /// `baton_sip_stray_total{kind}`: responses and ACKs matching no transaction.
 pub const SIP_STRAY: &str = "baton_sip_stray_total";
+/// `baton_sdp_rejected_total`: offers refused (malformed, hostile addresses,
+/// no usable audio stream).
+pub const SDP_REJECTED: &str = "baton_sdp_rejected_total";
 /// `baton_registrations_active`: live bindings.
 pub const REGISTRATIONS_ACTIVE: &str = "baton_registrations_active";
 /// `baton_registrations_total{result}`: REGISTERs after authentication, by
@@ -55,6 +58,8 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         "Time the UAS core takes to answer a new request"
     );
     metrics::describe_gauge!(REGISTRATIONS_ACTIVE, "Live registrar bindings");
+    metrics::describe_counter!(SDP_REJECTED, "SDP offers refused with 488");
+    metrics::counter!(SDP_REJECTED).absolute(0);
     metrics::describe_counter!(REGISTRATIONS, "Authenticated REGISTERs by outcome");
     metrics::gauge!(REGISTRATIONS_ACTIVE).set(0.0);
     // Touch the counters so they are exported from the start (at zero).

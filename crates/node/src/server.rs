@@ -387,6 +387,37 @@ impl SipCore {
             // ACK relayed with its SDP: not yet.
             return Plan::Answer(simple(invite, 488, Some("An SDP Offer Is Required")));
         }
+        // The offer is checked before anything is forked: hostile or broken
+        // SDP never reaches the callee (RFC 3261 §8.2.3, RFC 3264 §6).
+        let offer = sdp::SessionDescription::parse(&invite.body)
+            .and_then(|d| d.validate().map(|states| (d, states)));
+        let refusal = match &offer {
+            Err(e) => Some(e.to_string()),
+            Ok((d, states)) => match (d.media(0), states.first()) {
+                (Some(m), Some(sdp::StreamState::Active | sdp::StreamState::LegacyHold))
+                    if m.kind() == sdp::MediaKind::Audio
+                        && m.protocol().is_rtp()
+                        && !m.protocol().is_secure() =>
+                {
+                    None
+                }
+                _ => Some("the first stream must be an active RTP audio stream".to_string()),
+            },
+        };
+        if let Some(reason) = refusal {
+            metrics::counter!(m::SDP_REJECTED).increment(1);
+            tracing::info!(%reason, "INVITE refused for its SDP");
+            return Plan::Answer(
+                ResponseBuilder::to_request(invite, 488)
+                    .to_tag(&new_tag())
+                    .header(
+                        HeaderName::Warning,
+                        format!("399 baton \"{}\"", reason.replace('"', "'")),
+                    )
+                    .header(HeaderName::Server, SERVER)
+                    .build(),
+            );
+        }
         let aor = registrar::Registrar::aor_key(&callee, &self.domain);
         let targets: Vec<call::CallTarget> = self
             .registrar

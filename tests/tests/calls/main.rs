@@ -10,6 +10,8 @@ use baton_system_tests::Baton;
 use sip_message::Method;
 use std::time::{Duration, Instant};
 
+mod bad_input;
+
 const T: Duration = Duration::from_secs(4);
 const USERS: &str = "[[users]]\nname = \"alice\"\npassword = \"wonderland\"\n\n\
                      [[users]]\nname = \"bob\"\npassword = \"builder\"\n\n\

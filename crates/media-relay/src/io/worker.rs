@@ -7,7 +7,10 @@
 //! many sockets would reimplement this loop inside a runtime that adds
 //! nothing to it. A plain thread with its own `mio` poller has neither
 //! cost, and control never waits on it: operations are route swaps and
-//! queued commands. (Measured figures are in the crate documentation.)
+//! queued commands. Measured with the relay benchmark at 1000 calls
+//! (100,000 packets/s): a tokio baseline that only forwards (a task per
+//! socket, 2 runtime threads, no latching, validation or rewriting) spent
+//! 5.3-5.9 µs of CPU per packet; these threads, doing all of it, 4.6-4.9.
 
 use super::bridge::Route;
 use super::leg::Leg;
