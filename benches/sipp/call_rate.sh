@@ -12,7 +12,7 @@ read -r -a rates <<< "${rates[*]}"
 command -v sipp >/dev/null || { echo "call_rate.sh: sipp is required (apt-get install sip-tester)" >&2; exit 1; }
 cargo build --release --locked -p baton -q
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; pkill -f "sipp 127.0.0.1:$sip_port" || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 sip_port=35060; uas_port=35070; uac_port=35080
 cat > "$work/baton.toml" <<TOML
 [sip]

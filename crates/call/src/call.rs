@@ -6,6 +6,7 @@
 use crate::b2bua::{B2bua, CallResult, Command, Input};
 use crate::ids::{CallNumber, LegIndex};
 use crate::leg::{LegActor, LegArgs, LegEvent, LegMsg, LegRole};
+use crate::log::CallLog;
 use crate::media::{MediaArgs, MediaBridgeActor, MediaMsg};
 use crate::net::SignallingContext;
 use crate::{metrics as m, CallNotice, CallTarget};
@@ -35,8 +36,10 @@ pub enum CallMsg {
     Deliver {
         /// Which leg.
         index: LegIndex,
-        /// The message.
-        message: Message,
+        /// The message. Boxed: tokio's channels allocate slots in blocks
+        /// of 32, sized by the largest variant, and every call has four
+        /// mailboxes (measured in `benches/sipp/memory_per_call.sh`).
+        message: Box<Message>,
         /// Its flow.
         flow: Flow,
     },
@@ -76,6 +79,8 @@ pub struct CallArgs {
     pub no_answer: Duration,
     /// Silence on a bridged call before it is ended.
     pub media_inactivity: Duration,
+    /// The replicated log of call state.
+    pub log: Arc<dyn CallLog>,
 }
 
 /// The call actor.
@@ -97,6 +102,7 @@ pub struct CallState {
     /// `o=` for the callee's side.
     origin_to_callee: OriginRewriter,
     notices: UnboundedSender<CallNotice>,
+    log: Arc<dyn CallLog>,
     started: Instant,
     ended: bool,
 }
@@ -152,12 +158,24 @@ impl Actor for CallActor {
             origin_to_caller: OriginRewriter::new(args.call.0, relay_ip),
             origin_to_callee: OriginRewriter::new(args.call.0 + 1, relay_ip),
             notices: args.notices,
+            log: args.log.clone(),
             started: Instant::now(),
             ended: false,
         };
-        if let Some(addr) = state.open_media(LegIndex::CALLER, caller_media).await {
-            state.relay_addr.insert(LegIndex::CALLER, addr);
-        }
+        let Some(addr) = state.open_media(LegIndex::CALLER, caller_media).await else {
+            // No relay ports: the call cannot be anchored, so it is refused
+            // (503: try another node) rather than placed without media.
+            metrics::counter!(m::CALLS_TOTAL, "result" => "no_media").increment(1);
+            let _ = state.legs[&LegIndex::CALLER].cast(LegMsg::Respond {
+                code: 503,
+                sdp: None,
+            });
+            state.ended = true;
+            myself.send_after(LINGER, || CallMsg::Stop);
+            return Ok(state);
+        };
+        state.relay_addr.insert(LegIndex::CALLER, addr);
+        args.log.call_created(args.call, &args.from, &args.to);
         let (b2bua, commands) = B2bua::start(args.targets.len());
         state.b2bua = b2bua;
         for command in commands {
@@ -165,9 +183,16 @@ impl Actor for CallActor {
                 let index = LegIndex::fork(fork);
                 let target = &args.targets[fork];
                 let relay = state.open_media(index, None).await;
-                if let Some(relay) = relay {
-                    state.relay_addr.insert(index, relay);
-                }
+                let Some(relay) = relay else {
+                    // This contact cannot be reached with anchored media.
+                    let _ = myself.cast(CallMsg::Leg {
+                        index,
+                        event: LegEvent::Failed { code: 503 },
+                    });
+                    continue;
+                };
+                state.relay_addr.insert(index, relay);
+                let relay = Some(relay);
                 let offer = match (&caller_offer, relay) {
                     (Some(sdp), Some(relay)) => anchored(sdp, relay, &mut state.origin_to_callee),
                     _ => None,
@@ -249,6 +274,7 @@ impl Actor for CallActor {
                 let _ = leg.cast(LegMsg::Bye);
             }
             metrics::counter!(m::CALLS_TOTAL, "result" => "failed").increment(1);
+            state.log.call_ended(state.call, CallResult::Failed);
         }
         metrics::gauge!(m::CALLS_ACTIVE).decrement(1.0);
         let _ = state.notices.send(CallNotice::Gone(state.call));
@@ -278,6 +304,11 @@ impl CallState {
             (None, LegEvent::Cancelled) => Some(Input::CallerCancel),
             (None, LegEvent::Bye) => Some(Input::CallerBye),
             (None, LegEvent::AckTimeout) => Some(Input::CallerAckTimeout),
+            (_, LegEvent::Confirmed(mut record)) => {
+                record.relay = self.relay_addr.get(&index).copied();
+                self.log.leg_confirmed(self.call, *record);
+                None
+            }
             (Some(fork), LegEvent::Provisional { code, sdp }) => {
                 self.remember_fork_sdp(fork, index, sdp);
                 Some(Input::ForkProvisional { fork, code })
@@ -469,6 +500,7 @@ impl CallState {
 
     fn end(&mut self, myself: &ActorRef<CallMsg>, result: CallResult) {
         self.ended = true;
+        self.log.call_ended(self.call, result);
         metrics::counter!(m::CALLS_TOTAL, "result" => result.label()).increment(1);
         tracing::debug!(call = %self.call, result = result.label(), "call ended");
         // Media stops now; signalling lingers for the last retransmissions

@@ -44,6 +44,8 @@ pub enum LegEvent {
     AckTimeout,
     /// The peer hung up (BYE received and answered).
     Bye,
+    /// This leg's dialog is confirmed: what a takeover needs of it.
+    Confirmed(Box<crate::log::LegRecord>),
     /// The peer sent an in-dialog request the other side must see
     /// (re-INVITE, UPDATE, INFO); answer it with [`LegMsg::AnswerRequest`].
     Request {
@@ -76,8 +78,8 @@ pub enum LegEvent {
 pub enum LegMsg {
     /// A SIP message the router matched to this leg.
     Incoming {
-        /// The message.
-        message: Message,
+        /// The message (boxed: mailbox slots stay small, see `CallMsg`).
+        message: Box<Message>,
         /// Where it came from (for requests: where responses go).
         flow: Flow,
     },
@@ -277,7 +279,7 @@ impl Actor for LegActor {
     ) -> Result<(), ActorProcessingErr> {
         let now = Instant::now();
         match msg {
-            LegMsg::Incoming { message, flow } => state.incoming(now, message, flow),
+            LegMsg::Incoming { message, flow } => state.incoming(now, *message, flow),
             LegMsg::Timer => {
                 state.armed = None;
                 state.layer.handle_timeout(now);
@@ -435,7 +437,11 @@ impl LegState {
                         self.layer.send_stateless_bytes(bytes.clone(), self.flow);
                         self.ack = Some(bytes);
                         self.dialog = Some(dialog);
-                        report(self, LegEvent::Answered { sdp });
+                        report(self, LegEvent::Answered { sdp: sdp.clone() });
+                        self.report_confirmed(
+                            &self.invite.body.clone(),
+                            sdp.as_deref().unwrap_or_default(),
+                        );
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "a 2xx without a usable dialog");
@@ -477,7 +483,11 @@ impl LegState {
         }
         if (200..300).contains(&code) {
             match Dialog::uas(&self.invite, &self.local_tag, true) {
-                Ok(d) => self.dialog = Some(d),
+                Ok(d) => {
+                    self.dialog = Some(d);
+                    let remote = self.invite.body.clone();
+                    self.report_confirmed(&response.body, &remote);
+                }
                 Err(e) => tracing::warn!(error = %e, "caller's INVITE cannot make a dialog"),
             }
             if let Some(bytes) = self.layer.last_response(&key) {
@@ -611,6 +621,33 @@ impl LegState {
                 ));
             }
         }
+    }
+
+    fn report_confirmed(&self, local_sdp: &[u8], remote_sdp: &[u8]) {
+        let Some(d) = self.dialog.as_ref() else {
+            return;
+        };
+        let record = crate::log::LegRecord {
+            leg: self.index,
+            sip_call_id: d.id().call_id.clone(),
+            local_tag: d.id().local_tag.clone(),
+            remote_tag: d.id().remote_tag.clone(),
+            local_cseq: d.local_seq(),
+            remote_cseq: d.remote_seq().unwrap_or(0),
+            route_set: d.route_set().to_vec(),
+            remote_target: d.remote_target().to_string(),
+            local_contact: self.ctx.contact(self.flow.is_reliable()),
+            transport: if self.flow.is_reliable() {
+                "tcp"
+            } else {
+                "udp"
+            },
+            remote_addr: self.flow.remote,
+            local_sdp: String::from_utf8_lossy(local_sdp).into_owned(),
+            remote_sdp: String::from_utf8_lossy(remote_sdp).into_owned(),
+            relay: None,
+        };
+        report(self, LegEvent::Confirmed(Box::new(record)));
     }
 
     fn cancel(&mut self, now: Instant) {

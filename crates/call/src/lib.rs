@@ -15,6 +15,7 @@ pub mod b2bua;
 mod call;
 pub mod ids;
 mod leg;
+pub mod log;
 mod media;
 pub mod metrics;
 mod net;
@@ -40,4 +41,22 @@ pub struct CallTarget {
 pub enum CallNotice {
     /// The call's actors have stopped: forget its routes.
     Gone(ids::CallNumber),
+}
+
+#[cfg(test)]
+mod sizes {
+    /// Mailbox slots are sized by the largest message: keep them small.
+    #[test]
+    fn actor_messages_stay_small() {
+        assert!(
+            std::mem::size_of::<crate::CallMsg>() <= 128,
+            "CallMsg is {} bytes",
+            std::mem::size_of::<crate::CallMsg>()
+        );
+        assert!(
+            std::mem::size_of::<crate::LegMsg>() <= 128,
+            "LegMsg is {} bytes",
+            std::mem::size_of::<crate::LegMsg>()
+        );
+    }
 }

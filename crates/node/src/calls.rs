@@ -28,6 +28,7 @@ pub struct Calls {
     notices: UnboundedSender<CallNotice>,
     no_answer: Duration,
     media_inactivity: Duration,
+    log: Arc<dyn call::log::CallLog>,
 }
 
 impl std::fmt::Debug for Calls {
@@ -45,9 +46,16 @@ impl Calls {
         relay: Arc<Relay>,
         media_ip: IpAddr,
         notices: UnboundedSender<CallNotice>,
+        log: Arc<dyn call::log::CallLog>,
     ) -> Self {
+        // Call numbers stay unique across restarts (they key the replicated
+        // call table): start from the clock, in milliseconds, times 1000.
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_millis() as u64);
         Calls {
-            next: 1,
+            log,
+            next: now_ms.saturating_mul(1000),
             calls: HashMap::new(),
             caller_routes: HashMap::new(),
             caller_keys: HashMap::new(),
@@ -85,7 +93,7 @@ impl Calls {
         if let Some(actor) = self.calls.get(&call) {
             let _ = actor.cast(CallMsg::Deliver {
                 index,
-                message,
+                message: Box::new(message),
                 flow,
             });
         }
@@ -112,6 +120,7 @@ impl Calls {
             notices: self.notices.clone(),
             no_answer: self.no_answer,
             media_inactivity: self.media_inactivity,
+            log: self.log.clone(),
         };
         match Actor::spawn(None, CallActor, args).await {
             Ok((actor, _)) => {

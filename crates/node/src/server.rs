@@ -28,6 +28,8 @@ const SERVER: &str = concat!("Baton/", env!("CARGO_PKG_VERSION"));
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let prometheus = m::install().context("installing the metrics recorder")?;
     sip_transport::describe_metrics();
+    media_relay::describe_metrics();
+    call::metrics::describe();
     let healthy = Arc::new(AtomicBool::new(true));
     let (metrics_addr, _metrics_task) =
         m::serve(config.metrics.listen, prometheus, healthy.clone())
@@ -79,7 +81,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tcp: transport.local_addr(sip_transport::TransportKind::Tcp),
     };
     let (notices_tx, mut notices) = tokio::sync::mpsc::unbounded_channel();
-    let calls = crate::calls::Calls::new(ctx, relay, config.media.address, notices_tx);
+    let log: Arc<dyn call::log::CallLog> = Arc::new(call::log::NoLog);
+    let calls = crate::calls::Calls::new(ctx, relay, config.media.address, notices_tx, log);
     let mut core = SipCore::new(&config, transport.clone(), calls);
     let mut housekeeping = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {

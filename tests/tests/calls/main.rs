@@ -91,6 +91,17 @@ fn a_call_rings_is_answered_carries_rtp_both_ways_and_ends_with_the_callers_bye(
         "payloads cross intact"
     );
     assert_eq!(b_rtp.ssrcs(), vec![0xA11CE]);
+    // RFC 4733 telephone-events pass through the relay untouched.
+    a_rtp.send_dtmf('7').expect("dtmf");
+    let deadline = Instant::now() + T;
+    while !b_rtp.dtmf_digits().contains(&'7') && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        b_rtp.dtmf_digits(),
+        vec!['7'],
+        "bob hears the digit as an event"
+    );
     a_rtp.stop();
     b_rtp.stop();
 

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Memory per established call: Baton's RSS with N calls up (SIPp caller ->
+# Baton -> SIPp callee, media anchored: two relay port pairs per call, no
+# RTP) minus its RSS before them, divided by N. Bounded: the calls are placed
+# at a fixed rate and the run ends by itself.
+# Usage: benches/sipp/memory_per_call.sh [calls, default 4500: four sockets a call, and
+# this sandbox's hard limit of 20,000 open files caps concurrent calls near 4,900]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+n="${1:-4500}"
+rate=500
+command -v sipp >/dev/null || { echo "memory_per_call.sh: sipp is required (apt-get install sip-tester)" >&2; exit 1; }
+ulimit -n 262144 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+cargo build --release --locked -p baton -q
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; pkill -f "sipp 127.0.0.1:$sip_port" || true; rm -rf "$work"' EXIT
+sip_port=35160; uas_port=35170; uac_port=35180
+cat > "$work/baton.toml" <<TOML
+[sip]
+domain = "example.test"
+listen = ["udp:127.0.0.1:$sip_port"]
+digest = ["MD5", "SHA-256"]
+[media]
+ports = "10000-59999"
+[metrics]
+listen = "127.0.0.1:39190"
+[cluster]
+data_dir = "$work/data"
+[[users]]
+name = "alice"
+password = "wonderland"
+[[users]]
+name = "bob"
+password = "builder"
+TOML
+RUST_LOG=warn ${BATON_WRAP:-} target/release/baton serve --config "$work/baton.toml" > "$work/baton.out" 2> "$work/baton.err" &
+pid=$!
+for _ in $(seq 50); do grep -q ready "$work/baton.out" 2>/dev/null && break; sleep 0.1; done
+rss() {
+  if [ ! -e "/proc/$pid/status" ]; then echo "memory_per_call.sh: baton exited:" >&2; tail -5 "$work/baton.err" >&2; exit 1; fi
+  awk '/^VmRSS/ {print $2}' "/proc/$pid/status"
+}
+active() { curl -s "127.0.0.1:39190/metrics" | awk '/^baton_calls_active/ {print $2}'; }
+S=$PWD/tests/sipp
+(cd "$work" && timeout 30 sipp 127.0.0.1:$sip_port -sf "$S/register.xml" -inf "$S/callee.csv" -au bob -ap builder -p $uas_port -m 1 -nostdin >/dev/null 2>&1)
+hold_ms=$(( (n / rate + 30) * 1000 ))
+(cd "$work" && timeout $(( hold_ms / 1000 + 60 )) sipp 127.0.0.1:$sip_port -sf "$S/uas.xml" -p $uas_port -m "$n" -l $(( n + 100 )) -nostdin >/dev/null 2>&1) &
+sleep 0.3
+# Warm up with a few short calls, then take the baseline.
+(cd "$work" && timeout 30 sipp 127.0.0.1:$sip_port -sf "$S/uac.xml" -inf "$S/users.csv" -au alice -ap wonderland -s bob \
+   -p $((uac_port + 1)) -m 20 -r 20 -d 0 -nostdin >/dev/null 2>&1) || true
+sleep 5
+base=$(rss)
+(cd "$work" && timeout $(( hold_ms / 1000 + 60 )) sipp 127.0.0.1:$sip_port -sf "$S/uac.xml" -inf "$S/users.csv" -au alice -ap wonderland -s bob \
+   -p $uac_port -m "$n" -r "$rate" -l $(( n + 100 )) -d "$hold_ms" -nostdin >/dev/null 2>&1) &
+deadline=$(( $(date +%s) + n / rate + 60 ))
+while [ "$(date +%s)" -lt "$deadline" ]; do
+  a=$(active); [ "${a%.*}" -ge "$n" ] 2>/dev/null && break
+  sleep 1
+done
+sleep 3
+up=$(active); top=$(rss)
+echo "calls established: ${up:-?} of $n"
+echo "rss before: ${base} KiB, with the calls: ${top} KiB"
+[ -n "${BATON_WRAP:-}" ] && { kill -TERM "$pid"; sleep 3; }
+awk -v b="$base" -v t="$top" -v n="${up%.*}" 'BEGIN { if (n > 0) printf "memory per established call: %.1f KiB (target: at most 40 KiB)\n", (t - b) / n }'
