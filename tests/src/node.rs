@@ -210,6 +210,17 @@ impl Baton {
         None
     }
 
+    /// Kills the process at once (SIGKILL: a crash, nothing flushed by
+    /// choice) and starts a new one on the same configuration and data
+    /// directory. Listeners get new ephemeral ports.
+    pub fn crash_and_restart(mut self) -> Baton {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("tempdir"));
+        let path = dir.path().join("baton.toml");
+        Self::start_with_file(&baton_bin(), &path, dir)
+    }
+
     /// Lines the process wrote on stderr so far.
     pub fn stderr_lines(&self) -> Vec<String> {
         self.stderr.try_iter().collect()

@@ -46,6 +46,8 @@ pub enum Input {
     NoAnswerTimeout,
     /// Leg A's 2xx was never acknowledged (RFC 3261 §13.3.1.4).
     CallerAckTimeout,
+    /// The node is stopping: end the call on both sides.
+    Shutdown,
 }
 
 /// What the legs must do.
@@ -224,6 +226,21 @@ impl B2bua {
                     from_fork: None,
                 });
                 out.push(Command::End(CallResult::Cancelled));
+            }
+            (Phase::Setup, Input::Shutdown) => {
+                self.cancel_all(&mut out);
+                self.phase = Phase::Ended;
+                out.push(Command::RespondCaller {
+                    code: 503,
+                    from_fork: None,
+                });
+                out.push(Command::End(CallResult::Failed));
+            }
+            (Phase::Confirmed(answered), Input::Shutdown) => {
+                self.phase = Phase::Ended;
+                out.push(Command::ByeFork(answered));
+                out.push(Command::ByeCaller);
+                out.push(Command::End(CallResult::Answered));
             }
             (Phase::Setup, Input::NoAnswerTimeout) => {
                 self.cancel_all(&mut out);
@@ -523,6 +540,29 @@ mod tests {
             call.handle(Input::ForkProvisional { fork: 0, code: 183 })
                 .len(),
             1
+        );
+    }
+
+    #[test]
+    fn shutdown_ends_calls_in_every_phase() {
+        let (mut ringing, _) = B2bua::start(1);
+        ringing.handle(Input::ForkProvisional { fork: 0, code: 180 });
+        assert_eq!(
+            ringing.handle(Input::Shutdown),
+            vec![
+                Cancel(0),
+                RespondCaller {
+                    code: 503,
+                    from_fork: None
+                },
+                End(CallResult::Failed)
+            ]
+        );
+        let (mut up, _) = B2bua::start(1);
+        up.handle(Input::ForkAnswered { fork: 0 });
+        assert_eq!(
+            up.handle(Input::Shutdown),
+            vec![ByeFork(0), ByeCaller, End(CallResult::Answered)]
         );
     }
 

@@ -49,6 +49,8 @@ pub enum CallMsg {
     MediaTimeout,
     /// The linger after the end is over: stop.
     Stop,
+    /// The node is shutting down: end the call on both sides.
+    Shutdown,
 }
 
 /// How a call starts: the caller's INVITE, already authenticated and
@@ -246,6 +248,7 @@ impl Actor for CallActor {
             }
             CallMsg::Leg { index, event } => state.input_for(index, event),
             CallMsg::NoAnswerTimeout => Some(Input::NoAnswerTimeout),
+            CallMsg::Shutdown => Some(Input::Shutdown),
             CallMsg::MediaTimeout => {
                 metrics::counter!(m::CALLS_MEDIA_TIMEOUT).increment(1);
                 Some(Input::CallerBye)

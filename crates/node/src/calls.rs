@@ -139,4 +139,21 @@ impl Calls {
             self.caller_routes.remove(&key);
         }
     }
+
+    /// Calls in progress.
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// True when no call is up.
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// Ends every call (node shutdown).
+    pub fn shutdown_all(&self) {
+        for actor in self.calls.values() {
+            let _ = actor.cast(CallMsg::Shutdown);
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! contract (command line, configuration keys, metric names).
 
 mod auth;
+mod call_log;
 mod calls;
 mod config;
 mod metrics;

@@ -104,11 +104,15 @@ pub fn count_message(direction: &'static str, message: &sip_message::Message) {
         .increment(1);
 }
 
-/// Serves `/metrics` and `/healthz` until `stop` is set. Returns the bound address.
+/// Renders the replicated call table for `GET /calls`.
+pub type CallsView = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Serves `/metrics`, `/healthz` and `/calls`. Returns the bound address.
 pub async fn serve(
     addr: SocketAddr,
     handle: PrometheusHandle,
     healthy: Arc<AtomicBool>,
+    calls: CallsView,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
@@ -127,10 +131,11 @@ pub async fn serve(
             };
             let handle = handle.clone();
             let healthy = healthy.clone();
+            let calls = calls.clone();
             tokio::spawn(async move {
                 let service =
                     hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                        let response = route(&req, &handle, &healthy);
+                        let response = route(&req, &handle, &healthy, &calls);
                         async move { Ok::<_, std::convert::Infallible>(response) }
                     });
                 let io = hyper_util::rt::TokioIo::new(stream);
@@ -147,8 +152,10 @@ fn route<B>(
     req: &Request<B>,
     handle: &PrometheusHandle,
     healthy: &AtomicBool,
+    calls: &CallsView,
 ) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match (req.method(), req.uri().path()) {
+        (&hyper::Method::GET, "/calls") => (StatusCode::OK, "application/json", calls()),
         (&hyper::Method::GET, "/metrics") => {
             (StatusCode::OK, "text/plain; version=0.0.4", handle.render())
         }

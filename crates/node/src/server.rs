@@ -30,11 +30,44 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     sip_transport::describe_metrics();
     media_relay::describe_metrics();
     call::metrics::describe();
+    raft::metrics::describe_metrics();
+    // The replicated call log: a one-node cluster by default. A restarted
+    // node finds its calls here again.
+    let cluster = Arc::new(
+        raft::ClusterNode::open(
+            raft::NodeId(config.cluster.node_id),
+            &config.cluster.data_dir,
+            raft::OneNode,
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "opening the call log in {}",
+                config.cluster.data_dir.display()
+            )
+        })?,
+    );
+    let recovered = cluster.read(|t| t.calls_owned_by(cluster.id()).count());
+    if recovered > 0 {
+        tracing::warn!(
+            calls = recovered,
+            "calls of a previous run are in the log (their media is not recovered yet)"
+        );
+    }
+    metrics::gauge!("baton_calls_recovered").set(recovered as f64);
+    let calls_view: m::CallsView = {
+        let cluster = cluster.clone();
+        Arc::new(move || crate::call_log::active_calls_json(&cluster))
+    };
     let healthy = Arc::new(AtomicBool::new(true));
-    let (metrics_addr, _metrics_task) =
-        m::serve(config.metrics.listen, prometheus, healthy.clone())
-            .await
-            .with_context(|| format!("metrics listener {}", config.metrics.listen))?;
+    let (metrics_addr, _metrics_task) = m::serve(
+        config.metrics.listen,
+        prometheus,
+        healthy.clone(),
+        calls_view,
+    )
+    .await
+    .with_context(|| format!("metrics listener {}", config.metrics.listen))?;
 
     let mut transport_config =
         TransportConfig::new(config.sip.listen.iter().map(|l| l.0).collect());
@@ -81,11 +114,26 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tcp: transport.local_addr(sip_transport::TransportKind::Tcp),
     };
     let (notices_tx, mut notices) = tokio::sync::mpsc::unbounded_channel();
-    let log: Arc<dyn call::log::CallLog> = Arc::new(call::log::NoLog);
+    let raft_log = Arc::new(crate::call_log::RaftCallLog::start(cluster.clone()));
+    let log: Arc<dyn call::log::CallLog> = raft_log.clone();
     let calls = crate::calls::Calls::new(ctx, relay, config.media.address, notices_tx, log);
     let mut core = SipCore::new(&config, transport.clone(), calls);
     let mut housekeeping = tokio::time::interval(std::time::Duration::from_secs(1));
+    // SIGTERM/SIGINT: stop taking calls, end the ones up (BYE both sides),
+    // keep pumping signalling until they are gone or the grace runs out.
+    let mut draining: Option<tokio::time::Instant> = None;
     loop {
+        if let Some(until) = draining {
+            if core.calls.is_empty() || tokio::time::Instant::now() >= until {
+                break;
+            }
+        }
+        let grace_over = async {
+            match draining {
+                Some(until) => tokio::time::sleep_until(until).await,
+                None => std::future::pending().await,
+            }
+        };
         let deadline = core.layer.poll_timeout();
         let sleep = async {
             match deadline {
@@ -103,13 +151,28 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             Some(notice) = notices.recv() => match notice {
                 call::CallNotice::Gone(number) => core.calls.forget(number),
             },
-            _ = terminate.recv() => break,
-            _ = interrupt.recv() => break,
+            _ = terminate.recv(), if draining.is_none() => {
+                draining = Some(core.start_draining(&healthy));
+            }
+            _ = interrupt.recv(), if draining.is_none() => {
+                draining = Some(core.start_draining(&healthy));
+            }
+            () = grace_over => {}
         }
     }
-    tracing::info!("stopping: no new requests are taken");
-    healthy.store(false, Ordering::Relaxed);
+    if !core.calls.is_empty() {
+        tracing::warn!(
+            calls = core.calls.len(),
+            "calls still up at the end of the grace period"
+        );
+    }
     transport.shutdown().await;
+    if !raft_log.flush(std::time::Duration::from_secs(2)).await {
+        tracing::warn!("some call-state commands were not written before shutdown");
+    }
+    if let Err(e) = cluster.shutdown().await {
+        tracing::warn!(error = %e, "the call log did not close cleanly");
+    }
     Ok(())
 }
 
@@ -123,6 +186,8 @@ struct SipCore {
     calls: crate::calls::Calls,
     /// The answer `plan_call` chose for the INVITE being fed to the layer.
     precomputed: Option<Message>,
+    /// Shutting down: new calls get 503.
+    draining: bool,
     registrar: registrar::Registrar,
     domain: String,
     transport: TransportHandle,
@@ -136,6 +201,7 @@ impl SipCore {
             layer: TransactionLayer::new(sip_proto::Config::default()),
             calls,
             precomputed: None,
+            draining: false,
             registrar: registrar::Registrar::new(registrar::RegistrarConfig::default()),
             domain: config.sip.domain.0.clone(),
             transport,
@@ -353,6 +419,18 @@ impl SipCore {
             // BYE, INFO, UPDATE, PRACK, NOTIFY outside any dialog of ours.
             _ => simple(request, 481, None),
         }
+    }
+
+    /// Stops taking calls and ends those up; returns the end of the grace.
+    fn start_draining(&mut self, healthy: &AtomicBool) -> tokio::time::Instant {
+        tracing::info!(
+            calls = self.calls.len(),
+            "stopping: no new calls; ending the calls up"
+        );
+        healthy.store(false, Ordering::Relaxed);
+        self.draining = true;
+        self.calls.shutdown_all();
+        tokio::time::Instant::now() + std::time::Duration::from_secs(3)
     }
 
     /// Decides what a new INVITE gets (RFC 3261 §8.2 checks, digest, the

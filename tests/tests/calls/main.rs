@@ -11,6 +11,7 @@ use sip_message::Method;
 use std::time::{Duration, Instant};
 
 mod bad_input;
+mod restart;
 
 const T: Duration = Duration::from_secs(4);
 const USERS: &str = "[[users]]\nname = \"alice\"\npassword = \"wonderland\"\n\n\
@@ -287,4 +288,22 @@ fn a_call_over_tcp() {
     b_rtp.stop();
     assert_eq!(b_call.bye().expect("bye"), 200);
     a_call.wait_bye(T).expect("hung up");
+}
+
+#[test]
+fn sigterm_ends_the_calls_with_bye_and_the_node_exits_cleanly() {
+    let mut baton = start();
+    let alice = phone(&baton, "alice", "alice", "wonderland", Transport::Udp);
+    let bob = phone(&baton, "bob", "bob", "builder", Transport::Udp);
+    let outgoing = alice.call("sip:bob@example.test", Some(RtpStream::loopback().sdp()));
+    let b_call = bob
+        .wait_incoming(T)
+        .expect("rings")
+        .answer(Some(RtpStream::loopback().sdp()))
+        .expect("answered");
+    let a_call = outgoing.wait_answer(T).expect("answered");
+    let status = baton.terminate().expect("exits within the grace");
+    assert!(status.success(), "{status:?}");
+    a_call.wait_bye(T).expect("alice got BYE");
+    b_call.wait_bye(T).expect("bob got BYE");
 }

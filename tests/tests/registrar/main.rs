@@ -161,7 +161,7 @@ fn a_replayed_nonce_count_is_refused() {
     );
     assert_eq!(
         phone
-            .register_raw("alice", &[contact.clone()], None, Some(&auth))
+            .register_raw("alice", std::slice::from_ref(&contact), None, Some(&auth))
             .status(),
         Some(200)
     );

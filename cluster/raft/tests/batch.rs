@@ -1,0 +1,272 @@
+//! Batched proposals: many commands in one log entry (one fsync), one
+//! answer per command in order, and the batcher that gathers the commands
+//! of many callers into such entries.
+
+mod fixture;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_raft::{
+    BatcherOptions, BatcherReport, CallTable, ClusterNode, Command, EndReason, EnqueueError,
+    LegRole, NodeId, OneNode, Outcome, Rejection,
+};
+use fixture::{bounded, call_id, confirmed, created, dialog, ended, media};
+
+const ME: NodeId = NodeId(1);
+
+/// The last log index once openraft's metrics have caught up with what it
+/// applied (it publishes them after answering writes).
+async fn settled_last_index(node: &ClusterNode) -> Option<u64> {
+    node.raft()
+        .wait(Some(Duration::from_secs(30)))
+        .metrics(
+            |m| m.last_applied.map(|l| l.index) == m.last_log_index,
+            "metrics settled",
+        )
+        .await
+        .expect("settled")
+        .last_log_index
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_batch_answers_every_command_in_order_in_one_entry() {
+    bounded(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let node = ClusterNode::open(ME, dir.path(), OneNode)
+            .await
+            .expect("open");
+        let batch = vec![
+            created(1, ME),
+            confirmed(2), // unknown call
+            confirmed(1),
+            created(1, ME), // a retry: harmless
+            Command::LegConfirmed {
+                call: call_id(1),
+                leg: LegRole::Caller,
+                dialog: dialog(3),
+                media: media(3),
+            }, // the caller leg is confirmed already, differently
+            ended(1),
+            Command::LegConfirmed {
+                call: call_id(1),
+                leg: LegRole::Callee,
+                dialog: dialog(4),
+                media: media(4),
+            }, // after the end
+            created(2, ME),
+            confirmed(2), // now known: the batch is applied in order
+        ];
+        let mut expected_table = CallTable::new();
+        let expected: Vec<_> = batch.iter().map(|c| expected_table.apply(c)).collect();
+        assert_eq!(
+            expected,
+            vec![
+                Ok(Outcome::Created),
+                Err(Rejection::UnknownCall { call: call_id(2) }),
+                Ok(Outcome::LegConfirmed),
+                Ok(Outcome::Unchanged),
+                Err(Rejection::LegAlreadyConfirmed {
+                    call: call_id(1),
+                    leg: LegRole::Caller
+                }),
+                Ok(Outcome::Ended),
+                Err(Rejection::CallEnded { call: call_id(1) }),
+                Ok(Outcome::Created),
+                Ok(Outcome::LegConfirmed),
+            ],
+            "the scenario this test means"
+        );
+
+        let before = settled_last_index(&node).await;
+        let answers = node.propose_batch(batch).await.expect("committed");
+        assert_eq!(answers, expected);
+        let after = settled_last_index(&node).await;
+        assert_eq!(after, before.map(|i| i + 1), "nine commands, one log entry");
+        assert_eq!(node.read(CallTable::clone), expected_table);
+
+        // An empty batch answers nothing and writes nothing.
+        assert_eq!(node.propose_batch(Vec::new()).await.expect("empty"), vec![]);
+        assert_eq!(settled_last_index(&node).await, after);
+
+        // The batch is replayed the same way after a restart.
+        node.shutdown().await.expect("shutdown");
+        let node = ClusterNode::open(ME, dir.path(), OneNode)
+            .await
+            .expect("reopen");
+        assert_eq!(node.read(CallTable::clone), expected_table);
+        node.shutdown().await.expect("shutdown");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_batcher_keeps_each_senders_order_across_concurrent_senders() {
+    bounded(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let node = ClusterNode::open(ME, dir.path(), OneNode)
+            .await
+            .expect("open");
+        // A small queue and small batches: senders wait for room and the
+        // commands of one call land in different entries.
+        let (sender, batcher) = node.batcher(BatcherOptions {
+            max_batch: 16,
+            capacity: 8,
+        });
+        let mut tasks = Vec::new();
+        for i in 0..50 {
+            let sender = sender.clone();
+            tasks.push(tokio::spawn(async move {
+                for command in [created(i, ME), confirmed(i), ended(i)] {
+                    sender.send(command).await.expect("batcher running");
+                    tokio::task::yield_now().await;
+                }
+            }));
+        }
+        drop(sender);
+        for task in tasks {
+            task.await.expect("sender task");
+        }
+        let report = batcher.await.expect("batcher task");
+        assert_eq!(
+            report,
+            BatcherReport {
+                batches: report.batches,
+                committed: 150,
+                rejected: 0,
+                failed: 0,
+            }
+        );
+        assert!(report.all_written());
+        assert!((10..=150).contains(&report.batches), "{report:?}");
+        assert_eq!(node.read(|t| t.len()), 50);
+        assert_eq!(node.read(|t| t.active_calls().count()), 0);
+        for i in 0..50 {
+            let record = node.read(|t| t.get(call_id(i)).cloned()).expect("call");
+            assert!(record.ended.is_some(), "call {i} ended");
+            assert!(
+                record.caller.is_some(),
+                "call {i} confirmed before it ended"
+            );
+        }
+        node.shutdown().await.expect("shutdown");
+    })
+    .await;
+}
+
+// A current-thread runtime: the batcher task cannot run until the test
+// awaits, so what is queued, and so each batch, is known exactly.
+#[tokio::test(flavor = "current_thread")]
+async fn a_full_queue_refuses_at_once_and_the_queue_drains_in_max_batch_entries() {
+    bounded(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let node = ClusterNode::open(ME, dir.path(), OneNode)
+            .await
+            .expect("open");
+        let before = settled_last_index(&node).await;
+        let (sender, batcher) = node.batcher(BatcherOptions {
+            max_batch: 512,
+            capacity: 600,
+        });
+        let commands = (0..200).flat_map(|i| [created(i, ME), confirmed(i), ended(i)]);
+        for command in commands {
+            sender.try_send(command).expect("room in the queue");
+        }
+        assert_eq!(sender.queued(), 600);
+        match sender.try_send(created(999, ME)) {
+            Err(EnqueueError::Full(command)) => assert_eq!(*command, created(999, ME)),
+            other => panic!("a full queue must refuse with Full, got {other:?}"),
+        }
+        drop(sender);
+        let report = batcher.await.expect("batcher task");
+        assert_eq!(
+            report,
+            BatcherReport {
+                batches: 2, // 512, then the 88 left
+                committed: 600,
+                rejected: 0,
+                failed: 0,
+            }
+        );
+        assert_eq!(settled_last_index(&node).await, before.map(|i| i + 2));
+        assert_eq!(node.read(|t| t.len()), 200);
+        assert_eq!(node.read(|t| t.active_calls().count()), 0);
+        assert!(node.read(|t| t.get(call_id(999)).is_none()));
+        node.shutdown().await.expect("shutdown");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_batcher_whose_raft_stopped_reports_what_was_not_written_and_closes() {
+    bounded(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let node = ClusterNode::open(ME, dir.path(), OneNode)
+            .await
+            .expect("open");
+        let (sender, batcher) = node.batcher(BatcherOptions {
+            max_batch: 4,
+            capacity: 64,
+        });
+        node.shutdown().await.expect("shutdown");
+        for i in 0..10 {
+            sender.try_send(created(i, ME)).expect("queued");
+        }
+        // The first batch fails (Raft stopped), the six commands behind it
+        // are dropped, and the batcher stops although a sender lives on.
+        let report = batcher.await.expect("batcher task, no panic");
+        assert_eq!(
+            report,
+            BatcherReport {
+                batches: 0,
+                committed: 0,
+                rejected: 0,
+                failed: 10,
+            }
+        );
+        assert!(!report.all_written());
+        assert!(sender.is_closed());
+        let late = Command::CallEnded {
+            call: call_id(1),
+            reason: EndReason::Shutdown,
+            ended_at_ms: 1,
+        };
+        match sender.try_send(late.clone()) {
+            Err(EnqueueError::Closed(command)) => assert_eq!(*command, late),
+            other => panic!("a stopped batcher must refuse with Closed, got {other:?}"),
+        }
+        match sender.send(late.clone()).await {
+            Err(e @ EnqueueError::Closed(_)) => assert_eq!(e.into_command(), late),
+            other => panic!("expected Closed, got {other:?}"),
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proposals_and_the_batcher_share_one_node() {
+    bounded(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let node = Arc::new(
+            ClusterNode::open(ME, dir.path(), OneNode)
+                .await
+                .expect("open"),
+        );
+        let (sender, batcher) = node.batcher(BatcherOptions::default());
+        for i in 0..20 {
+            sender.send(created(i, ME)).await.expect("queued");
+        }
+        // A direct proposal meanwhile is answered as usual.
+        assert_eq!(
+            node.propose(created(100, ME)).await.expect("committed"),
+            Ok(Outcome::Created)
+        );
+        drop(sender);
+        let report = batcher.await.expect("batcher task");
+        assert_eq!(report.committed, 20);
+        assert!(report.all_written());
+        assert_eq!(node.read(|t| t.active_calls().count()), 21);
+        node.shutdown().await.expect("shutdown");
+    })
+    .await;
+}
