@@ -506,7 +506,10 @@ mod tests {
                 last: 29999
             }
         );
-        assert_eq!(c.metrics.listen, "127.0.0.1:9090".parse::<SocketAddr>().expect("addr"));
+        assert_eq!(
+            c.metrics.listen,
+            "127.0.0.1:9090".parse::<SocketAddr>().expect("addr")
+        );
         assert_eq!(c.handover.authorization_timeout, Duration::from_secs(20));
         assert_eq!(c.cluster.data_dir, PathBuf::from("./baton-data"));
         let names: Vec<_> = c.users.iter().map(|u| u.name.as_str()).collect();

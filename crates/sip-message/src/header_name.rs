@@ -45,13 +45,11 @@ macro_rules! header_names {
                     let lower = &mut buf[..name.len()];
                     lower.copy_from_slice(name.as_bytes());
                     lower.make_ascii_lowercase();
-                    // A match on string literals compiles to a length and
-                    // byte decision tree, not a chain of comparisons.
-                    if let Ok(lower) = std::str::from_utf8(lower) {
-                        match lower {
-                            $( $lower => return HeaderName::$variant, )*
-                            _ => {}
-                        }
+                    // A match on byte-string literals compiles to a length
+                    // and byte decision tree, not a chain of comparisons.
+                    match &*lower {
+                        $( $lower => return HeaderName::$variant, )*
+                        _ => {}
                     }
                 }
                 HeaderName::Other(name.into())
@@ -61,67 +59,67 @@ macro_rules! header_names {
 }
 
 header_names! {
-    Accept => "Accept", "accept", compact: None, list: true;
-    AcceptContact => "Accept-Contact", "accept-contact", compact: Some(b'a'), list: true;
-    AcceptEncoding => "Accept-Encoding", "accept-encoding", compact: None, list: true;
-    AcceptLanguage => "Accept-Language", "accept-language", compact: None, list: true;
-    AlertInfo => "Alert-Info", "alert-info", compact: None, list: true;
-    Allow => "Allow", "allow", compact: None, list: true;
-    AllowEvents => "Allow-Events", "allow-events", compact: Some(b'u'), list: true;
-    AuthenticationInfo => "Authentication-Info", "authentication-info", compact: None, list: false;
-    Authorization => "Authorization", "authorization", compact: None, list: false;
-    CallId => "Call-ID", "call-id", compact: Some(b'i'), list: false;
-    CallInfo => "Call-Info", "call-info", compact: None, list: true;
-    Contact => "Contact", "contact", compact: Some(b'm'), list: true;
-    ContentDisposition => "Content-Disposition", "content-disposition", compact: None, list: false;
-    ContentEncoding => "Content-Encoding", "content-encoding", compact: Some(b'e'), list: true;
-    ContentLanguage => "Content-Language", "content-language", compact: None, list: true;
-    ContentLength => "Content-Length", "content-length", compact: Some(b'l'), list: false;
-    ContentType => "Content-Type", "content-type", compact: Some(b'c'), list: false;
-    CSeq => "CSeq", "cseq", compact: None, list: false;
-    Date => "Date", "date", compact: None, list: false;
-    ErrorInfo => "Error-Info", "error-info", compact: None, list: true;
-    Event => "Event", "event", compact: Some(b'o'), list: false;
-    Expires => "Expires", "expires", compact: None, list: false;
-    From => "From", "from", compact: Some(b'f'), list: false;
-    Identity => "Identity", "identity", compact: Some(b'y'), list: false;
-    InReplyTo => "In-Reply-To", "in-reply-to", compact: None, list: true;
-    MaxForwards => "Max-Forwards", "max-forwards", compact: None, list: false;
-    MimeVersion => "MIME-Version", "mime-version", compact: None, list: false;
-    MinExpires => "Min-Expires", "min-expires", compact: None, list: false;
-    MinSe => "Min-SE", "min-se", compact: None, list: false;
-    Organization => "Organization", "organization", compact: None, list: false;
-    Path => "Path", "path", compact: None, list: true;
-    Priority => "Priority", "priority", compact: None, list: false;
-    ProxyAuthenticate => "Proxy-Authenticate", "proxy-authenticate", compact: None, list: false;
-    ProxyAuthorization => "Proxy-Authorization", "proxy-authorization", compact: None, list: false;
-    ProxyRequire => "Proxy-Require", "proxy-require", compact: None, list: true;
-    RAck => "RAck", "rack", compact: None, list: false;
-    Reason => "Reason", "reason", compact: None, list: true;
-    RecordRoute => "Record-Route", "record-route", compact: None, list: true;
-    ReferTo => "Refer-To", "refer-to", compact: Some(b'r'), list: false;
-    ReferredBy => "Referred-By", "referred-by", compact: Some(b'b'), list: false;
-    RejectContact => "Reject-Contact", "reject-contact", compact: Some(b'j'), list: true;
-    Replaces => "Replaces", "replaces", compact: None, list: false;
-    ReplyTo => "Reply-To", "reply-to", compact: None, list: false;
-    RequestDisposition => "Request-Disposition", "request-disposition", compact: Some(b'd'), list: true;
-    Require => "Require", "require", compact: None, list: true;
-    RetryAfter => "Retry-After", "retry-after", compact: None, list: false;
-    Route => "Route", "route", compact: None, list: true;
-    RSeq => "RSeq", "rseq", compact: None, list: false;
-    Server => "Server", "server", compact: None, list: false;
-    ServiceRoute => "Service-Route", "service-route", compact: None, list: true;
-    SessionExpires => "Session-Expires", "session-expires", compact: Some(b'x'), list: false;
-    Subject => "Subject", "subject", compact: Some(b's'), list: false;
-    SubscriptionState => "Subscription-State", "subscription-state", compact: None, list: false;
-    Supported => "Supported", "supported", compact: Some(b'k'), list: true;
-    Timestamp => "Timestamp", "timestamp", compact: None, list: false;
-    To => "To", "to", compact: Some(b't'), list: false;
-    Unsupported => "Unsupported", "unsupported", compact: None, list: true;
-    UserAgent => "User-Agent", "user-agent", compact: None, list: false;
-    Via => "Via", "via", compact: Some(b'v'), list: true;
-    Warning => "Warning", "warning", compact: None, list: true;
-    WwwAuthenticate => "WWW-Authenticate", "www-authenticate", compact: None, list: false;
+    Accept => "Accept", b"accept", compact: None, list: true;
+    AcceptContact => "Accept-Contact", b"accept-contact", compact: Some(b'a'), list: true;
+    AcceptEncoding => "Accept-Encoding", b"accept-encoding", compact: None, list: true;
+    AcceptLanguage => "Accept-Language", b"accept-language", compact: None, list: true;
+    AlertInfo => "Alert-Info", b"alert-info", compact: None, list: true;
+    Allow => "Allow", b"allow", compact: None, list: true;
+    AllowEvents => "Allow-Events", b"allow-events", compact: Some(b'u'), list: true;
+    AuthenticationInfo => "Authentication-Info", b"authentication-info", compact: None, list: false;
+    Authorization => "Authorization", b"authorization", compact: None, list: false;
+    CallId => "Call-ID", b"call-id", compact: Some(b'i'), list: false;
+    CallInfo => "Call-Info", b"call-info", compact: None, list: true;
+    Contact => "Contact", b"contact", compact: Some(b'm'), list: true;
+    ContentDisposition => "Content-Disposition", b"content-disposition", compact: None, list: false;
+    ContentEncoding => "Content-Encoding", b"content-encoding", compact: Some(b'e'), list: true;
+    ContentLanguage => "Content-Language", b"content-language", compact: None, list: true;
+    ContentLength => "Content-Length", b"content-length", compact: Some(b'l'), list: false;
+    ContentType => "Content-Type", b"content-type", compact: Some(b'c'), list: false;
+    CSeq => "CSeq", b"cseq", compact: None, list: false;
+    Date => "Date", b"date", compact: None, list: false;
+    ErrorInfo => "Error-Info", b"error-info", compact: None, list: true;
+    Event => "Event", b"event", compact: Some(b'o'), list: false;
+    Expires => "Expires", b"expires", compact: None, list: false;
+    From => "From", b"from", compact: Some(b'f'), list: false;
+    Identity => "Identity", b"identity", compact: Some(b'y'), list: false;
+    InReplyTo => "In-Reply-To", b"in-reply-to", compact: None, list: true;
+    MaxForwards => "Max-Forwards", b"max-forwards", compact: None, list: false;
+    MimeVersion => "MIME-Version", b"mime-version", compact: None, list: false;
+    MinExpires => "Min-Expires", b"min-expires", compact: None, list: false;
+    MinSe => "Min-SE", b"min-se", compact: None, list: false;
+    Organization => "Organization", b"organization", compact: None, list: false;
+    Path => "Path", b"path", compact: None, list: true;
+    Priority => "Priority", b"priority", compact: None, list: false;
+    ProxyAuthenticate => "Proxy-Authenticate", b"proxy-authenticate", compact: None, list: false;
+    ProxyAuthorization => "Proxy-Authorization", b"proxy-authorization", compact: None, list: false;
+    ProxyRequire => "Proxy-Require", b"proxy-require", compact: None, list: true;
+    RAck => "RAck", b"rack", compact: None, list: false;
+    Reason => "Reason", b"reason", compact: None, list: true;
+    RecordRoute => "Record-Route", b"record-route", compact: None, list: true;
+    ReferTo => "Refer-To", b"refer-to", compact: Some(b'r'), list: false;
+    ReferredBy => "Referred-By", b"referred-by", compact: Some(b'b'), list: false;
+    RejectContact => "Reject-Contact", b"reject-contact", compact: Some(b'j'), list: true;
+    Replaces => "Replaces", b"replaces", compact: None, list: false;
+    ReplyTo => "Reply-To", b"reply-to", compact: None, list: false;
+    RequestDisposition => "Request-Disposition", b"request-disposition", compact: Some(b'd'), list: true;
+    Require => "Require", b"require", compact: None, list: true;
+    RetryAfter => "Retry-After", b"retry-after", compact: None, list: false;
+    Route => "Route", b"route", compact: None, list: true;
+    RSeq => "RSeq", b"rseq", compact: None, list: false;
+    Server => "Server", b"server", compact: None, list: false;
+    ServiceRoute => "Service-Route", b"service-route", compact: None, list: true;
+    SessionExpires => "Session-Expires", b"session-expires", compact: Some(b'x'), list: false;
+    Subject => "Subject", b"subject", compact: Some(b's'), list: false;
+    SubscriptionState => "Subscription-State", b"subscription-state", compact: None, list: false;
+    Supported => "Supported", b"supported", compact: Some(b'k'), list: true;
+    Timestamp => "Timestamp", b"timestamp", compact: None, list: false;
+    To => "To", b"to", compact: Some(b't'), list: false;
+    Unsupported => "Unsupported", b"unsupported", compact: None, list: true;
+    UserAgent => "User-Agent", b"user-agent", compact: None, list: false;
+    Via => "Via", b"via", compact: Some(b'v'), list: true;
+    Warning => "Warning", b"warning", compact: None, list: true;
+    WwwAuthenticate => "WWW-Authenticate", b"www-authenticate", compact: None, list: false;
 }
 
 impl HeaderName {

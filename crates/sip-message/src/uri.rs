@@ -250,7 +250,7 @@ pub(crate) struct SipUriRef<'a> {
 
 impl<'a> UriRef<'a> {
     pub(crate) fn parse(s: &'a str) -> Result<UriRef<'a>, ()> {
-        let colon = memchr::memchr(b':', s.as_bytes()).ok_or(())?;
+        let colon = s.bytes().position(|b| b == b':').ok_or(())?;
         let (scheme, rest) = (&s[..colon], &s[colon + 1..]);
         let valid_scheme = scheme
             .bytes()
@@ -294,10 +294,10 @@ impl<'a> UriRef<'a> {
 fn parse_sip(secure: bool, rest: &str) -> Result<SipUriRef<'_>, ()> {
     // '@' can only appear as the userinfo delimiter: user, parameter and
     // header characters exclude it (RFC 3261 §25.1).
-    let (user, password, hostpart) = match memchr::memchr(b'@', rest.as_bytes()) {
+    let (user, password, hostpart) = match rest.bytes().position(|b| b == b'@') {
         Some(at) => {
             let userinfo = &rest[..at];
-            let (user, password) = match memchr::memchr(b':', userinfo.as_bytes()) {
+            let (user, password) = match userinfo.bytes().position(|b| b == b':') {
                 Some(c) => (&userinfo[..c], Some(&userinfo[c + 1..])),
                 None => (userinfo, None),
             };
@@ -314,11 +314,14 @@ fn parse_sip(secure: bool, rest: &str) -> Result<SipUriRef<'_>, ()> {
         let end = after.find([';', '?']).unwrap_or(after.len());
         (&hostpart[..close + 1 + end], &after[end..])
     } else {
-        let end = memchr::memchr2(b';', b'?', hostpart.as_bytes()).unwrap_or(hostpart.len());
+        let end = hostpart
+            .bytes()
+            .position(|b| b == b';' || b == b'?')
+            .unwrap_or(hostpart.len());
         (&hostpart[..end], &hostpart[end..])
     };
     let (host, port) = split_host_port_ref(hostport)?;
-    let (params, headers) = match memchr::memchr(b'?', tail.as_bytes()) {
+    let (params, headers) = match tail.bytes().position(|b| b == b'?') {
         Some(q) => (&tail[..q], Some(&tail[q + 1..])),
         None => (tail, None),
     };
@@ -355,7 +358,7 @@ pub(crate) fn split_host_port_ref(s: &str) -> Result<(HostRef<'_>, Option<u16>),
             p => (&s[..=close], Some(p.strip_prefix(':').ok_or(())?)),
         }
     } else {
-        match memchr::memchr(b':', s.as_bytes()) {
+        match s.bytes().position(|b| b == b':') {
             Some(c) => (&s[..c], Some(&s[c + 1..])),
             None => (s, None),
         }
