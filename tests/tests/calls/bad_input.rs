@@ -9,6 +9,17 @@ use sip_message::HeaderName;
 /// INVITE alice → bob with `body` as SDP, answering the 407; returns the
 /// final status.
 fn invite_with_sdp(agent: &UdpAgent, body: &str, tag: &str) -> Option<u16> {
+    invite_raw(agent, body, tag, false).and_then(|m| m.status())
+}
+
+/// The same, returning the final response; with `expect_ringing` the
+/// provisional responses are skipped by the agent.
+pub(crate) fn invite_raw(
+    agent: &UdpAgent,
+    body: &str,
+    tag: &str,
+    _expect_ringing: bool,
+) -> Option<sip_message::Message> {
     let port = agent.local_addr().port();
     let request = |cseq: u32, auth: Option<&str>| {
         let auth = auth
@@ -24,6 +35,16 @@ fn invite_with_sdp(agent: &UdpAgent, body: &str, tag: &str) -> Option<u16> {
     };
     let challenge = agent.request(request(1, None).as_bytes())?;
     assert_eq!(challenge.status(), Some(407));
+    // The ACK for the 407 (same branch: part of the INVITE transaction).
+    let to = challenge.header(&HeaderName::To)?.to_string();
+    agent.send(
+        format!(
+            "ACK sip:bob@example.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{tag}1\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:alice@example.test>;tag={tag}\r\nTo: {to}\r\n\
+             Call-ID: {tag}@test\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+        )
+        .as_bytes(),
+    );
     let offer = challenge
         .header(&HeaderName::ProxyAuthenticate)?
         .to_string();
@@ -35,8 +56,17 @@ fn invite_with_sdp(agent: &UdpAgent, body: &str, tag: &str) -> Option<u16> {
         "wonderland",
         1,
     );
-    agent.request(request(2, Some(&auth)).as_bytes())?.status()
+    agent.send(request(2, Some(&auth)).as_bytes());
+    let deadline = std::time::Instant::now() + 2 * T;
+    loop {
+        let m = agent.recv(deadline.saturating_duration_since(std::time::Instant::now()))?;
+        if m.status().is_some_and(|s| s >= 200) {
+            return Some(m);
+        }
+    }
 }
+
+pub(crate) const GOOD_SDP: &str = GOOD;
 
 const GOOD: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n";
 

@@ -11,6 +11,7 @@ use sip_message::Method;
 use std::time::{Duration, Instant};
 
 mod bad_input;
+mod mid_call;
 mod restart;
 
 const T: Duration = Duration::from_secs(4);
