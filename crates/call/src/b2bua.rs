@@ -48,6 +48,8 @@ pub enum Input {
     CallerAckTimeout,
     /// The node is stopping: end the call on both sides.
     Shutdown,
+    /// A leg's session timer ran out (RFC 4028 §10): the session is dead.
+    SessionExpired,
 }
 
 /// What the legs must do.
@@ -269,7 +271,7 @@ impl B2bua {
                 out.push(Command::ByeCaller);
                 out.push(Command::End(CallResult::Answered));
             }
-            (Phase::Confirmed(answered), Input::CallerAckTimeout) => {
+            (Phase::Confirmed(answered), Input::CallerAckTimeout | Input::SessionExpired) => {
                 self.phase = Phase::Ended;
                 out.push(Command::ByeFork(answered));
                 out.push(Command::ByeCaller);

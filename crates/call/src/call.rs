@@ -307,6 +307,10 @@ impl CallState {
             (None, LegEvent::Cancelled) => Some(Input::CallerCancel),
             (None, LegEvent::Bye) => Some(Input::CallerBye),
             (None, LegEvent::AckTimeout) => Some(Input::CallerAckTimeout),
+            (_, LegEvent::SessionExpired) => {
+                metrics::counter!(m::CALLS_SESSION_EXPIRED).increment(1);
+                Some(Input::SessionExpired)
+            }
             (_, LegEvent::Confirmed(mut record)) => {
                 record.relay = self.relay_addr.get(&index).copied();
                 self.log.leg_confirmed(self.call, *record);

@@ -46,6 +46,8 @@ pub enum LegEvent {
     Bye,
     /// This leg's dialog is confirmed: what a takeover needs of it.
     Confirmed(Box<crate::log::LegRecord>),
+    /// The session timer ran out without a refresh (RFC 4028 §10).
+    SessionExpired,
     /// The peer sent an in-dialog request the other side must see
     /// (re-INVITE, UPDATE, INFO); answer it with [`LegMsg::AnswerRequest`].
     Request {
@@ -85,6 +87,8 @@ pub enum LegMsg {
     },
     /// A deadline of the machines may have passed.
     Timer,
+    /// The session timer's deadline may have passed.
+    SessionTimer,
     /// Answer the caller's INVITE (UAS leg).
     Respond {
         /// Status.
@@ -192,6 +196,45 @@ pub struct LegState {
     pending_out: std::collections::HashMap<TransactionKey, (LegIndex, u64, Method)>,
     /// An INVITE of ours awaiting its final response (RFC 3261 §14.2 glare).
     reinvite_out: Option<TransactionKey>,
+    /// The negotiated session timer, if any (RFC 4028).
+    session: Option<SessionTimer>,
+    /// Our own session refresh (an UPDATE), awaiting its answer.
+    refresh_out: Option<TransactionKey>,
+    /// The session deadline a timer is armed for.
+    session_armed: Option<Instant>,
+}
+
+/// A leg's session timer (RFC 4028): who refreshes, and when the session
+/// was last refreshed.
+#[derive(Debug, Clone, Copy)]
+struct SessionTimer {
+    interval: Duration,
+    we_refresh: bool,
+    refreshed: Instant,
+}
+
+impl SessionTimer {
+    /// When to act: the refresher at half the interval (§10), the other
+    /// side at the interval minus min(32 s, interval/3) (§10).
+    fn due(&self) -> Instant {
+        if self.we_refresh {
+            self.refreshed + self.interval / 2
+        } else {
+            self.refreshed + self.interval - (self.interval / 3).min(Duration::from_secs(32))
+        }
+    }
+}
+
+/// Reads `Session-Expires: N[;refresher=uac|uas]` (RFC 4028 §4).
+fn session_expires(message: &Message) -> Option<(Duration, Option<bool>)> {
+    let value = message.header(&HeaderName::SessionExpires)?;
+    let mut parts = value.split(';');
+    let secs: u64 = parts.next()?.trim().parse().ok()?;
+    let refresher = parts
+        .filter_map(|p| p.trim().split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("refresher"))
+        .map(|(_, v)| v.trim().eq_ignore_ascii_case("uac"));
+    Some((Duration::from_secs(secs), refresher))
 }
 
 impl Actor for LegActor {
@@ -245,6 +288,9 @@ impl Actor for LegActor {
             next_pending: 1,
             pending_out: std::collections::HashMap::new(),
             reinvite_out: None,
+            session: None,
+            refresh_out: None,
+            session_armed: None,
         };
         if is_uas {
             if let Ok(RequestOutcome::New(key)) = state.layer.handle_request(now, invite, flow) {
@@ -290,6 +336,7 @@ impl Actor for LegActor {
             LegMsg::Respond { code, sdp } => state.respond(now, code, sdp),
             LegMsg::Cancel => state.cancel(now),
             LegMsg::Bye => state.bye(now),
+            LegMsg::SessionTimer => state.session_timer(now),
             LegMsg::SendRequest {
                 origin,
                 method,
@@ -385,6 +432,11 @@ impl LegState {
                     }
                     _ => return answer(&mut self.layer, 481, &self.local_tag),
                 }
+                if m != Method::INFO {
+                    if let Some(t) = self.session.as_mut() {
+                        t.refreshed = now;
+                    }
+                }
                 // RFC 3261 §14.2: an offer while ours is pending is glare.
                 if m != Method::INFO && self.reinvite_out.is_some() {
                     return answer(&mut self.layer, 491, &self.local_tag);
@@ -437,6 +489,15 @@ impl LegState {
                         self.layer.send_stateless_bytes(bytes.clone(), self.flow);
                         self.ack = Some(bytes);
                         self.dialog = Some(dialog);
+                        // RFC 4028 §7.2: the 2xx says who refreshes; absent
+                        // a refresher, the UAC does.
+                        if let Some((interval, refresher)) = session_expires(&response) {
+                            self.session = Some(SessionTimer {
+                                interval,
+                                we_refresh: refresher.unwrap_or(true),
+                                refreshed: now,
+                            });
+                        }
                         report(self, LegEvent::Answered { sdp: sdp.clone() });
                         self.report_confirmed(
                             &self.invite.body.clone(),
@@ -448,7 +509,6 @@ impl LegState {
                         report(self, LegEvent::Failed { code: 502 });
                     }
                 }
-                let _ = now;
             }
             _ => {
                 self.final_sent_or_received = true;
@@ -470,6 +530,28 @@ impl LegState {
                 HeaderName::Contact,
                 self.ctx.contact(self.flow.is_reliable()),
             );
+        }
+        if (200..300).contains(&code) {
+            let supports = self
+                .invite
+                .headers
+                .tokens(&HeaderName::Supported)
+                .any(|t| t.eq_ignore_ascii_case("timer"));
+            if let Some((asked, _)) = session_expires(&self.invite).filter(|_| supports) {
+                // RFC 4028 §9: the caller refreshes; Baton only enforces.
+                let interval = asked.max(self.ctx.min_se);
+                builder = builder
+                    .header(
+                        HeaderName::SessionExpires,
+                        format!("{};refresher=uac", interval.as_secs()),
+                    )
+                    .header(HeaderName::Require, "timer");
+                self.session = Some(SessionTimer {
+                    interval,
+                    we_refresh: false,
+                    refreshed: now,
+                });
+            }
         }
         if let Some(sdp) = sdp {
             builder = builder.body("application/sdp", sdp);
@@ -650,6 +732,49 @@ impl LegState {
         report(self, LegEvent::Confirmed(Box::new(record)));
     }
 
+    /// RFC 4028 §10: refresh at half the interval when we are the
+    /// refresher; otherwise give up on a session nobody refreshed.
+    fn session_timer(&mut self, now: Instant) {
+        let Some(timer) = self.session else { return };
+        if now < timer.due() || self.dialog.is_none() {
+            return;
+        }
+        if timer.we_refresh {
+            if self.refresh_out.is_some() {
+                return;
+            }
+            let Some(dialog) = self.dialog.as_mut() else {
+                return;
+            };
+            let Ok(mut update) = dialog.new_request(Method::UPDATE) else {
+                return;
+            };
+            self.stamp(&mut update, true);
+            update.headers.push(
+                HeaderName::Contact,
+                self.ctx.contact(self.flow.is_reliable()),
+            );
+            update.headers.push(
+                HeaderName::SessionExpires,
+                format!("{};refresher=uac", timer.interval.as_secs()),
+            );
+            update.headers.push(HeaderName::Supported, "timer");
+            if let Ok(key) =
+                self.layer
+                    .send_request(now, update, self.flow, self.flow.is_reliable())
+            {
+                self.refresh_out = Some(key);
+            }
+            // Wait for the answer before refreshing again.
+            if let Some(t) = self.session.as_mut() {
+                t.refreshed = now;
+            }
+        } else {
+            self.session = None;
+            report(self, LegEvent::SessionExpired);
+        }
+    }
+
     fn cancel(&mut self, now: Instant) {
         if self.is_uas || self.final_sent_or_received {
             return;
@@ -781,6 +906,15 @@ async fn pump(myself: &ActorRef<LegMsg>, state: &mut LegState, now: Instant) {
                 }
             }
             Event::Terminated { .. } => {}
+        }
+    }
+    if let Some(due) = state.session.map(|t| t.due()) {
+        if state.session_armed != Some(due) {
+            state.session_armed = Some(due);
+            let delay = due
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1));
+            myself.send_after(delay, || LegMsg::SessionTimer);
         }
     }
     let next = [

@@ -9,6 +9,10 @@ pub const CALL_SETUP_SECONDS: &str = "baton_call_setup_seconds";
 /// `baton_calls_media_timeout_total`: calls ended because media stopped.
 pub const CALLS_MEDIA_TIMEOUT: &str = "baton_calls_media_timeout_total";
 
+/// `baton_calls_session_expired_total`: calls ended because a session
+/// timer (RFC 4028) ran out.
+pub const CALLS_SESSION_EXPIRED: &str = "baton_calls_session_expired_total";
+
 /// Describes the metrics above (call once, after the recorder is installed).
 pub fn describe() {
     metrics::describe_gauge!(CALLS_ACTIVE, "Calls in progress");

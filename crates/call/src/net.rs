@@ -14,6 +14,10 @@ pub struct SignallingContext {
     pub udp: SocketAddr,
     /// The TCP listener, if any.
     pub tcp: Option<SocketAddr>,
+    /// Session timers (RFC 4028) Baton asks for on its own INVITEs.
+    pub session_expires: std::time::Duration,
+    /// The smallest session interval Baton accepts (Min-SE).
+    pub min_se: std::time::Duration,
 }
 
 impl SignallingContext {

@@ -58,6 +58,12 @@ pub struct SipConfig {
     /// How long an idle TCP connection is kept.
     #[serde(with = "humantime_serde_compat")]
     pub tcp_idle_timeout: Duration,
+    /// Session interval Baton asks for on the legs it creates (RFC 4028).
+    #[serde(with = "humantime_serde_compat")]
+    pub session_expires: Duration,
+    /// The shortest session interval accepted (`Min-SE`); shorter gets `422`.
+    #[serde(with = "humantime_serde_compat")]
+    pub min_se: Duration,
 }
 
 impl Default for SipConfig {
@@ -72,6 +78,8 @@ impl Default for SipConfig {
             digest: vec![DigestAlgorithm::Sha256, DigestAlgorithm::Md5],
             tcp_body_timeout: Duration::from_secs(5),
             tcp_idle_timeout: Duration::from_secs(300),
+            session_expires: Duration::from_secs(1800),
+            min_se: Duration::from_secs(90),
         }
     }
 }
@@ -448,6 +456,12 @@ impl Config {
             return Err(fail(
                 "sip.digest",
                 "list each algorithm once, at least one".into(),
+            ));
+        }
+        if self.sip.min_se.is_zero() || self.sip.session_expires < self.sip.min_se {
+            return Err(fail(
+                "sip.session_expires",
+                "must be at least sip.min_se, and min_se above zero".into(),
             ));
         }
         if self.sip.listen.is_empty() {

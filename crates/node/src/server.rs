@@ -112,6 +112,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .local_addr(sip_transport::TransportKind::Udp)
             .context("a UDP SIP listener is required")?,
         tcp: transport.local_addr(sip_transport::TransportKind::Tcp),
+        session_expires: config.sip.session_expires,
+        min_se: config.sip.min_se,
     };
     let (notices_tx, mut notices) = tokio::sync::mpsc::unbounded_channel();
     let raft_log = Arc::new(crate::call_log::RaftCallLog::start(cluster.clone()));
@@ -188,6 +190,8 @@ struct SipCore {
     precomputed: Option<Message>,
     /// Shutting down: new calls get 503.
     draining: bool,
+    /// RFC 4028 minimum session interval.
+    min_se: std::time::Duration,
     registrar: registrar::Registrar,
     domain: String,
     transport: TransportHandle,
@@ -202,6 +206,7 @@ impl SipCore {
             calls,
             precomputed: None,
             draining: false,
+            min_se: config.sip.min_se,
             registrar: registrar::Registrar::new(registrar::RegistrarConfig::default()),
             domain: config.sip.domain.0.clone(),
             transport,
@@ -455,6 +460,19 @@ impl SipCore {
             }
             AuthOutcome::Authenticated(user) => user,
         };
+        // RFC 4028 §8.1: a session interval below our minimum gets 422.
+        let asked = invite
+            .header(&HeaderName::SessionExpires)
+            .and_then(|v| v.split(';').next()?.trim().parse::<u64>().ok());
+        if asked.is_some_and(|secs| secs < self.min_se.as_secs()) {
+            return Plan::Answer(
+                ResponseBuilder::to_request(invite, 422)
+                    .to_tag(&new_tag())
+                    .header(HeaderName::MinSe, self.min_se.as_secs().to_string())
+                    .header(HeaderName::Server, SERVER)
+                    .build(),
+            );
+        }
         let callee = invite
             .request_uri()
             .and_then(|u| u.user())

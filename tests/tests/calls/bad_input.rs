@@ -9,16 +9,16 @@ use sip_message::HeaderName;
 /// INVITE alice → bob with `body` as SDP, answering the 407; returns the
 /// final status.
 fn invite_with_sdp(agent: &UdpAgent, body: &str, tag: &str) -> Option<u16> {
-    invite_raw(agent, body, tag, false).and_then(|m| m.status())
+    invite_raw(agent, body, tag, "").and_then(|m| m.status())
 }
 
-/// The same, returning the final response; with `expect_ringing` the
-/// provisional responses are skipped by the agent.
+/// The same with `extra` header lines (each ending in CRLF), returning the
+/// final response (provisional ones are skipped).
 pub(crate) fn invite_raw(
     agent: &UdpAgent,
     body: &str,
     tag: &str,
-    _expect_ringing: bool,
+    extra: &str,
 ) -> Option<sip_message::Message> {
     let port = agent.local_addr().port();
     let request = |cseq: u32, auth: Option<&str>| {
@@ -28,7 +28,7 @@ pub(crate) fn invite_raw(
         format!(
             "INVITE sip:bob@example.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{tag}{cseq}\r\n\
              Max-Forwards: 70\r\nFrom: <sip:alice@example.test>;tag={tag}\r\nTo: <sip:bob@example.test>\r\n\
-             Call-ID: {tag}@test\r\nCSeq: {cseq} INVITE\r\nContact: <sip:alice@127.0.0.1:{port}>\r\n{auth}\
+             Call-ID: {tag}@test\r\nCSeq: {cseq} INVITE\r\nContact: <sip:alice@127.0.0.1:{port}>\r\n{extra}{auth}\
              Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         )

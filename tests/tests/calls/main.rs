@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 mod bad_input;
 mod mid_call;
 mod restart;
+mod session_timer;
 
 const T: Duration = Duration::from_secs(4);
 const USERS: &str = "[[users]]\nname = \"alice\"\npassword = \"wonderland\"\n\n\

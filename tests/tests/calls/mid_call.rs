@@ -61,7 +61,7 @@ fn a_bye_that_overtakes_the_ack_ends_the_call() {
             .expect("answered");
         call.wait_bye(T).expect("bob is hung up");
     });
-    let ok = invite_raw(&caller, GOOD_SDP, "overtake", true).expect("a final response");
+    let ok = invite_raw(&caller, GOOD_SDP, "overtake", "").expect("a final response");
     assert_eq!(ok.status(), Some(200));
     let to = ok.header(&HeaderName::To).expect("To").to_string();
     let target = ok.contacts().into_iter().find_map(|c| match c {
