@@ -33,7 +33,7 @@ password = "wonderland"
 name = "bob"
 password = "builder"
 TOML
-RUST_LOG=warn ${BATON_WRAP:-} target/release/baton serve --config "$work/baton.toml" > "$work/baton.out" 2> "$work/baton.err" &
+RUST_LOG=warn ${BATON_WRAP:-} ${BATON_BIN:-target/release/baton} serve --config "$work/baton.toml" > "$work/baton.out" 2> "$work/baton.err" &
 pid=$!
 for _ in $(seq 50); do grep -q ready "$work/baton.out" 2>/dev/null && break; sleep 0.1; done
 rss() {
@@ -62,5 +62,5 @@ sleep 3
 up=$(active); top=$(rss)
 echo "calls established: ${up:-?} of $n"
 echo "rss before: ${base} KiB, with the calls: ${top} KiB"
-[ -n "${BATON_WRAP:-}" ] && { kill -TERM "$pid"; sleep 3; }
+[ -n "${BATON_WRAP:-}" ] && { kill -TERM "$pid"; sleep 6; }
 awk -v b="$base" -v t="$top" -v n="${up%.*}" 'BEGIN { if (n > 0) printf "memory per established call: %.1f KiB (target: at most 40 KiB)\n", (t - b) / n }'

@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 
 // Many small allocations per SIP message: mimalloc measured faster than the
 // system allocator on the codec benchmark.
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
