@@ -81,6 +81,8 @@ pub struct CallArgs {
     pub no_answer: Duration,
     /// Silence on a bridged call before it is ended.
     pub media_inactivity: Duration,
+    /// Strict latching (see `MediaArgs::strict`).
+    pub strict_latching: bool,
     /// The replicated log of call state.
     pub log: Arc<dyn CallLog>,
 }
@@ -127,6 +129,7 @@ impl Actor for CallActor {
                 relay: args.relay.clone(),
                 call_ref: myself.clone(),
                 inactivity: args.media_inactivity,
+                strict: args.strict_latching,
             },
             myself.get_cell(),
         )

@@ -53,6 +53,9 @@ pub struct MediaArgs {
     pub call_ref: ActorRef<CallMsg>,
     /// Media silent for this long on a bridged call ends it.
     pub inactivity: Duration,
+    /// Accept media only from the address the peer's SDP names (else:
+    /// latch onto the first source, for phones behind NAT).
+    pub strict: bool,
 }
 
 /// The media bridge actor.
@@ -65,6 +68,7 @@ pub struct MediaState {
     relay: Arc<Relay>,
     call_ref: ActorRef<CallMsg>,
     inactivity: Duration,
+    strict: bool,
     legs: HashMap<LegIndex, LegHandle>,
     bridge: Option<(BridgeHandle, LegIndex, LegIndex)>,
 }
@@ -83,6 +87,7 @@ impl Actor for MediaBridgeActor {
             relay: args.relay,
             call_ref: args.call_ref,
             inactivity: args.inactivity,
+            strict: args.strict,
             legs: HashMap::new(),
             bridge: None,
         })
@@ -100,7 +105,7 @@ impl Actor for MediaBridgeActor {
                 expected,
                 reply,
             } => {
-                let opened = state.relay.open_leg(expected, false).map(|h| {
+                let opened = state.relay.open_leg(expected, state.strict).map(|h| {
                     let addr = h.local_rtp();
                     state.legs.insert(leg, h);
                     addr

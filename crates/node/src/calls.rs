@@ -28,6 +28,7 @@ pub struct Calls {
     notices: UnboundedSender<CallNotice>,
     no_answer: Duration,
     media_inactivity: Duration,
+    strict_latching: bool,
     log: Arc<dyn call::log::CallLog>,
 }
 
@@ -65,6 +66,7 @@ impl Calls {
             notices,
             no_answer: Duration::from_secs(120),
             media_inactivity: Duration::from_secs(60),
+            strict_latching: false,
         }
     }
 
@@ -120,6 +122,7 @@ impl Calls {
             notices: self.notices.clone(),
             no_answer: self.no_answer,
             media_inactivity: self.media_inactivity,
+            strict_latching: self.strict_latching,
             log: self.log.clone(),
         };
         match Actor::spawn(None, CallActor, args).await {
@@ -155,5 +158,11 @@ impl Calls {
         for actor in self.calls.values() {
             let _ = actor.cast(CallMsg::Shutdown);
         }
+    }
+
+    /// Sets strict latching and the media inactivity timeout (`[media]`).
+    pub fn set_media_policy(&mut self, strict_latching: bool, inactivity: Duration) {
+        self.strict_latching = strict_latching;
+        self.media_inactivity = inactivity;
     }
 }

@@ -148,6 +148,12 @@ pub struct MediaConfig {
     pub address: IpAddr,
     /// The RTP/RTCP port range.
     pub ports: PortRange,
+    /// Accept media only from the address each SDP names (symmetric RTP
+    /// latching otherwise, which phones behind NAT need).
+    pub strict_latching: bool,
+    /// A bridged call whose media is silent this long is ended.
+    #[serde(with = "humantime_serde_compat")]
+    pub inactivity_timeout: Duration,
 }
 
 impl Default for MediaConfig {
@@ -158,6 +164,8 @@ impl Default for MediaConfig {
                 first: 20000,
                 last: 29999,
             },
+            strict_latching: false,
+            inactivity_timeout: Duration::from_secs(60),
         }
     }
 }

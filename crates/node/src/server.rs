@@ -118,7 +118,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (notices_tx, mut notices) = tokio::sync::mpsc::unbounded_channel();
     let raft_log = Arc::new(crate::call_log::RaftCallLog::start(cluster.clone()));
     let log: Arc<dyn call::log::CallLog> = raft_log.clone();
-    let calls = crate::calls::Calls::new(ctx, relay, config.media.address, notices_tx, log);
+    let mut calls = crate::calls::Calls::new(ctx, relay, config.media.address, notices_tx, log);
+    calls.set_media_policy(
+        config.media.strict_latching,
+        config.media.inactivity_timeout,
+    );
     let mut core = SipCore::new(&config, transport.clone(), calls);
     let mut housekeeping = tokio::time::interval(std::time::Duration::from_secs(1));
     // SIGTERM/SIGINT: stop taking calls, end the ones up (BYE both sides),

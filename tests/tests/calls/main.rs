@@ -14,6 +14,7 @@ mod bad_input;
 mod mid_call;
 mod restart;
 mod session_timer;
+mod strict_latching;
 
 const T: Duration = Duration::from_secs(4);
 const USERS: &str = "[[users]]\nname = \"alice\"\npassword = \"wonderland\"\n\n\
