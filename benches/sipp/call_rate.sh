@@ -9,46 +9,21 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 rates=("${@:-250 500 1000 1500 2000 2500}")
 read -r -a rates <<< "${rates[*]}"
-command -v sipp >/dev/null || { echo "call_rate.sh: sipp is required (apt-get install sip-tester)" >&2; exit 1; }
-cargo build --release --locked -p baton -q
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; pkill -f "sipp 127.0.0.1:$sip_port" || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
-sip_port=35060; uas_port=35070; uac_port=35080
-cat > "$work/baton.toml" <<TOML
-[sip]
-domain = "example.test"
-listen = ["udp:127.0.0.1:$sip_port"]
-digest = ["MD5", "SHA-256"]
-[media]
-ports = "36000-45999"
-[metrics]
-listen = "127.0.0.1:39090"
-[cluster]
-data_dir = "$work/data"
-[[users]]
-name = "alice"
-password = "wonderland"
-[[users]]
-name = "bob"
-password = "builder"
-TOML
-RUST_LOG=warn target/release/baton serve --config "$work/baton.toml" > "$work/baton.out" 2> "$work/baton.err" &
-baton_pid=$!
-for _ in $(seq 50); do grep -q ready "$work/baton.out" 2>/dev/null && break; sleep 0.1; done
-sipp_dir=tests/sipp
+sip_port=35060; uas_port=35070; uac_port=35080; metrics_port=39090; media_ports=36000-45999
+. benches/sipp/node.sh
 ticks=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$baton_pid/stat"; }
 printf "%8s %8s %8s %8s %16s %12s\n" rate calls ok failed retransmissions "cpu_us/call"
 for rate in "${rates[@]}"; do
   calls=$(( rate * 4 )); [ "$calls" -lt 1000 ] && calls=1000
-  (cd "$work" && timeout 30 sipp 127.0.0.1:$sip_port -sf "$OLDPWD/$sipp_dir/register.xml" -inf "$OLDPWD/$sipp_dir/callee.csv" \
+  (cd "$work" && timeout 30 sipp 127.0.0.1:$sip_port -sf "$sipp_dir/register.xml" -inf "$sipp_dir/callee.csv" \
      -au bob -ap builder -p $uas_port -m 1 -nostdin >/dev/null 2>&1)
-  (cd "$work" && timeout 120 sipp 127.0.0.1:$sip_port -sf "$OLDPWD/$sipp_dir/uas.xml" -p $uas_port -m "$calls" -nostdin \
+  (cd "$work" && timeout 120 sipp 127.0.0.1:$sip_port -sf "$sipp_dir/uas.xml" -p $uas_port -m "$calls" -nostdin \
      -trace_screen -screen_file "$work/uas_$rate.screen" >/dev/null 2>&1) &
   uas=$!
   sleep 0.3
   before=$(cpu)
-  (cd "$work" && timeout 120 sipp 127.0.0.1:$sip_port -sf "$OLDPWD/$sipp_dir/uac.xml" -inf "$OLDPWD/$sipp_dir/users.csv" \
+  (cd "$work" && timeout 120 sipp 127.0.0.1:$sip_port -sf "$sipp_dir/uac.xml" -inf "$sipp_dir/users.csv" \
      -au alice -ap wonderland -s bob -p $uac_port -m "$calls" -r "$rate" -l $(( rate * 2 )) -d 0 -nostdin \
      -trace_screen -screen_file "$work/uac_$rate.screen" >/dev/null 2>&1) || true
   after=$(cpu)

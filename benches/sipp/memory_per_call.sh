@@ -9,39 +9,16 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 n="${1:-4500}"
 rate=500
-command -v sipp >/dev/null || { echo "memory_per_call.sh: sipp is required (apt-get install sip-tester)" >&2; exit 1; }
 ulimit -n 262144 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-cargo build --release --locked -p baton -q
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; pkill -f "sipp 127.0.0.1:$sip_port" || true; rm -rf "$work"' EXIT
-sip_port=35160; uas_port=35170; uac_port=35180
-cat > "$work/baton.toml" <<TOML
-[sip]
-domain = "example.test"
-listen = ["udp:127.0.0.1:$sip_port"]
-digest = ["MD5", "SHA-256"]
-[media]
-ports = "10000-59999"
-[metrics]
-listen = "127.0.0.1:39190"
-[cluster]
-data_dir = "$work/data"
-[[users]]
-name = "alice"
-password = "wonderland"
-[[users]]
-name = "bob"
-password = "builder"
-TOML
-RUST_LOG=warn ${BATON_WRAP:-} ${BATON_BIN:-target/release/baton} serve --config "$work/baton.toml" > "$work/baton.out" 2> "$work/baton.err" &
-pid=$!
-for _ in $(seq 50); do grep -q ready "$work/baton.out" 2>/dev/null && break; sleep 0.1; done
+sip_port=35160; uas_port=35170; uac_port=35180; metrics_port=39190; media_ports=10000-59999
+. benches/sipp/node.sh
+pid=$baton_pid
 rss() {
   if [ ! -e "/proc/$pid/status" ]; then echo "memory_per_call.sh: baton exited:" >&2; tail -5 "$work/baton.err" >&2; exit 1; fi
   awk '/^VmRSS/ {print $2}' "/proc/$pid/status"
 }
-active() { curl -s "127.0.0.1:39190/metrics" | awk '/^baton_calls_active/ {print $2}'; }
-S=$PWD/tests/sipp
+active() { curl -s "127.0.0.1:$metrics_port/metrics" | awk '/^baton_calls_active/ {print $2}'; }
+S=$sipp_dir
 (cd "$work" && timeout 30 sipp 127.0.0.1:$sip_port -sf "$S/register.xml" -inf "$S/callee.csv" -au bob -ap builder -p $uas_port -m 1 -nostdin >/dev/null 2>&1)
 hold_ms=$(( (n / rate + 30) * 1000 ))
 (cd "$work" && timeout $(( hold_ms / 1000 + 60 )) sipp 127.0.0.1:$sip_port -sf "$S/uas.xml" -p $uas_port -m "$n" -l $(( n + 100 )) -nostdin >/dev/null 2>&1) &

@@ -4,7 +4,7 @@
 //! CANCEL, parallel forking, callee errors, unknown and unregistered users.
 
 use baton_system_tests::ua::{
-    MediaDirection, Payload, Phone, RtpSend, RtpStream, Sdp, Transport, UaError,
+    Call, MediaDirection, Payload, Phone, RtpSend, RtpStream, Sdp, Transport, UaError,
 };
 use baton_system_tests::Baton;
 use sip_message::Method;
@@ -42,6 +42,21 @@ fn phone(baton: &Baton, name: &str, user: &str, password: &str, transport: Trans
         "{name} registers"
     );
     p
+}
+
+/// alice and bob registered over UDP, in a call alice placed and bob
+/// answered (media descriptions from throwaway loopback streams).
+fn establish(baton: &Baton) -> (Phone, Phone, Call, Call) {
+    let alice = phone(baton, "alice", "alice", "wonderland", Transport::Udp);
+    let bob = phone(baton, "bob", "bob", "builder", Transport::Udp);
+    let outgoing = alice.call("sip:bob@example.test", Some(RtpStream::loopback().sdp()));
+    let b_call = bob
+        .wait_incoming(T)
+        .expect("rings")
+        .answer(Some(RtpStream::loopback().sdp()))
+        .expect("answered");
+    let a_call = outgoing.wait_answer(T).expect("answered");
+    (alice, bob, a_call, b_call)
 }
 
 /// The RTP address a description names.
@@ -118,15 +133,7 @@ fn a_call_rings_is_answered_carries_rtp_both_ways_and_ends_with_the_callers_bye(
 #[test]
 fn the_callee_hangs_up() {
     let baton = start();
-    let alice = phone(&baton, "alice", "alice", "wonderland", Transport::Udp);
-    let bob = phone(&baton, "bob", "bob", "builder", Transport::Udp);
-    let outgoing = alice.call("sip:bob@example.test", Some(RtpStream::loopback().sdp()));
-    let b_call = bob
-        .wait_incoming(T)
-        .expect("rings")
-        .answer(Some(RtpStream::loopback().sdp()))
-        .expect("answered");
-    let a_call = outgoing.wait_answer(T).expect("answered");
+    let (_alice, _bob, a_call, b_call) = establish(&baton);
     assert_eq!(b_call.bye().expect("bye"), 200);
     a_call.wait_bye(T).expect("alice is hung up");
 }
@@ -134,15 +141,7 @@ fn the_callee_hangs_up() {
 #[test]
 fn hold_and_resume_by_reinvite_cross_with_sdp_rewritten() {
     let baton = start();
-    let alice = phone(&baton, "alice", "alice", "wonderland", Transport::Udp);
-    let bob = phone(&baton, "bob", "bob", "builder", Transport::Udp);
-    let outgoing = alice.call("sip:bob@example.test", Some(RtpStream::loopback().sdp()));
-    let b_call = bob
-        .wait_incoming(T)
-        .expect("rings")
-        .answer(Some(RtpStream::loopback().sdp()))
-        .expect("answered");
-    let a_call = outgoing.wait_answer(T).expect("answered");
+    let (_alice, bob, a_call, b_call) = establish(&baton);
     let relay_to_bob = b_call.remote_sdp().expect("sdp").rtp_addr();
 
     let since = Instant::now();
@@ -296,15 +295,7 @@ fn a_call_over_tcp() {
 #[test]
 fn sigterm_ends_the_calls_with_bye_and_the_node_exits_cleanly() {
     let mut baton = start();
-    let alice = phone(&baton, "alice", "alice", "wonderland", Transport::Udp);
-    let bob = phone(&baton, "bob", "bob", "builder", Transport::Udp);
-    let outgoing = alice.call("sip:bob@example.test", Some(RtpStream::loopback().sdp()));
-    let b_call = bob
-        .wait_incoming(T)
-        .expect("rings")
-        .answer(Some(RtpStream::loopback().sdp()))
-        .expect("answered");
-    let a_call = outgoing.wait_answer(T).expect("answered");
+    let (_alice, _bob, a_call, b_call) = establish(&baton);
     let status = baton.terminate().expect("exits within the grace");
     assert!(status.success(), "{status:?}");
     a_call.wait_bye(T).expect("alice got BYE");
