@@ -202,6 +202,8 @@ pub struct LegState {
     refresh_out: Option<TransactionKey>,
     /// The session deadline a timer is armed for.
     session_armed: Option<Instant>,
+    /// The last RSeq acknowledged with a PRACK (RFC 3262).
+    last_rseq: Option<u32>,
 }
 
 /// A leg's session timer (RFC 4028): who refreshes, and when the session
@@ -291,6 +293,7 @@ impl Actor for LegActor {
             session: None,
             refresh_out: None,
             session_armed: None,
+            last_rseq: None,
         };
         if is_uas {
             if let Ok(RequestOutcome::New(key)) = state.layer.handle_request(now, invite, flow) {
@@ -477,10 +480,23 @@ impl LegState {
         let sdp = (!response.body.is_empty()).then(|| response.body.clone());
         match code {
             100 => {}
-            101..=199 => report(self, LegEvent::Provisional { code, sdp }),
+            101..=199 => {
+                self.prack_if_reliable(now, &response);
+                report(self, LegEvent::Provisional { code, sdp })
+            }
             200..=299 => {
                 self.final_sent_or_received = true;
-                match Dialog::uac(&self.invite, &response) {
+                // The dialog a reliable provisional started (and its CSeq,
+                // which the PRACKs advanced) carries on into the 2xx.
+                let early = self
+                    .dialog
+                    .take()
+                    .filter(|d| Some(d.id().remote_tag.as_str()) == response.to_tag().as_deref())
+                    .map(|mut d| {
+                        d.confirm(&response);
+                        d
+                    });
+                match early.map_or_else(|| Dialog::uac(&self.invite, &response), Ok) {
                     Ok(dialog) => {
                         let seq = self.invite.cseq().map_or(1, |c| c.seq);
                         let mut ack = dialog.ack(seq);
@@ -732,6 +748,46 @@ impl LegState {
         report(self, LegEvent::Confirmed(Box::new(record)));
     }
 
+    /// RFC 3262: a provisional response sent reliably (`Require: 100rel`,
+    /// `RSeq`) is acknowledged with a PRACK in the early dialog, once per
+    /// RSeq (the PRACK transaction retransmits on its own).
+    fn prack_if_reliable(&mut self, now: Instant, response: &Message) {
+        let reliable = response
+            .headers
+            .tokens(&HeaderName::Require)
+            .any(|t| t.eq_ignore_ascii_case("100rel"));
+        let rseq = response
+            .header(&HeaderName::RSeq)
+            .and_then(|v| v.trim().parse::<u32>().ok());
+        let (true, Some(rseq)) = (reliable, rseq) else {
+            return;
+        };
+        if self.last_rseq.is_some_and(|last| rseq <= last) {
+            return;
+        }
+        self.last_rseq = Some(rseq);
+        if self.dialog.is_none() {
+            match Dialog::uac(&self.invite, response) {
+                Ok(d) => self.dialog = Some(d),
+                Err(_) => return,
+            }
+        }
+        let invite_seq = self.invite.cseq().map_or(1, |c| c.seq);
+        let Some(dialog) = self.dialog.as_mut() else {
+            return;
+        };
+        let Ok(mut prack) = dialog.new_request(Method::PRACK) else {
+            return;
+        };
+        prack
+            .headers
+            .push(HeaderName::RAck, format!("{rseq} {invite_seq} INVITE"));
+        self.stamp(&mut prack, false);
+        let _ = self
+            .layer
+            .send_request(now, prack, self.flow, self.flow.is_reliable());
+    }
+
     /// RFC 4028 §10: refresh at half the interval when we are the
     /// refresher; otherwise give up on a session nobody refreshed.
     fn session_timer(&mut self, now: Instant) {
@@ -846,9 +902,20 @@ fn build_invite(
     invite
         .headers
         .push(HeaderName::Contact, ctx.contact(reliable));
+    invite.headers.push(
+        HeaderName::Allow,
+        "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, PRACK",
+    );
+    // RFC 4028 session timers on every leg Baton creates; RFC 3262
+    // reliable provisionals are PRACKed.
+    invite.headers.push(HeaderName::Supported, "timer, 100rel");
+    invite.headers.push(
+        HeaderName::SessionExpires,
+        ctx.session_expires.as_secs().to_string(),
+    );
     invite
         .headers
-        .push(HeaderName::Allow, "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO");
+        .push(HeaderName::MinSe, ctx.min_se.as_secs().to_string());
     if let Some(sdp) = sdp {
         invite
             .headers

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 mod bad_input;
 mod mid_call;
+mod prack;
 mod restart;
 mod session_timer;
 mod strict_latching;

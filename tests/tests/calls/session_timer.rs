@@ -80,3 +80,51 @@ fn an_interval_under_min_se_gets_422() {
     assert_eq!(refused.status(), Some(422));
     assert_eq!(refused.header(&HeaderName::MinSe), Some("2"));
 }
+
+#[test]
+fn baton_refreshes_the_legs_it_creates_when_it_is_the_refresher() {
+    use super::prack::{register, wait_request};
+    use sip_message::ResponseBuilder;
+    let baton = start();
+    let alice = phone(&baton, "alice", "alice", "wonderland", Transport::Udp);
+    let bob = UdpAgent::new(baton.udp);
+    register(&bob);
+    let outgoing = alice.call("sip:bob@example.test", Some(RtpStream::loopback().sdp()));
+    let invite = wait_request(&bob, Method::INVITE);
+    assert_eq!(
+        invite.header(&HeaderName::SessionExpires),
+        Some("4"),
+        "Baton asks for its configured interval"
+    );
+    let ok = ResponseBuilder::to_request(&invite, 200)
+        .to_tag("b-tag")
+        .header(
+            HeaderName::Contact,
+            format!("<sip:bob@{}>", bob.local_addr()),
+        )
+        .header(HeaderName::SessionExpires, "4;refresher=uac")
+        .header(HeaderName::Require, "timer")
+        .body(
+            "application/sdp",
+            RtpStream::loopback().sdp().render(1, 1).into(),
+        )
+        .build();
+    bob.send(&ok.to_bytes());
+    wait_request(&bob, Method::ACK);
+    let answered = Instant::now();
+    let _call = outgoing
+        .wait_answer(Duration::from_secs(4))
+        .expect("answered");
+    // Baton, the refresher, refreshes at half the interval.
+    let update = wait_request(&bob, Method::UPDATE);
+    let after = answered.elapsed();
+    assert!(
+        after >= Duration::from_millis(1500) && after < Duration::from_secs(4),
+        "refreshed after {after:?}"
+    );
+    assert_eq!(
+        update.header(&HeaderName::SessionExpires),
+        Some("4;refresher=uac")
+    );
+    bob.send(&ResponseBuilder::to_request(&update, 200).build().to_bytes());
+}

@@ -1,0 +1,119 @@
+//! RFC 3262 on the legs Baton creates: a callee that sends its 183
+//! reliably gets a PRACK in the early dialog, and the confirmed dialog
+//! carries on the CSeq the PRACK used.
+
+use super::{phone, start, T};
+use baton_system_tests::ua::{RtpStream, Transport};
+use baton_system_tests::{authorization, UdpAgent};
+use sip_message::{HeaderName, Message, Method, ResponseBuilder};
+use std::time::{Duration, Instant};
+
+/// REGISTER bob from a raw socket (digest answered), so that Baton's INVITE
+/// comes to this socket.
+pub(crate) fn register(agent: &UdpAgent) {
+    let port = agent.local_addr().port();
+    let request = |cseq: u32, auth: Option<&str>| {
+        let auth = auth
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        format!(
+            "REGISTER sip:example.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKprreg{cseq}\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:bob@example.test>;tag=r1\r\nTo: <sip:bob@example.test>\r\n\
+             Call-ID: prack-reg@test\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:bob@127.0.0.1:{port}>\r\n{auth}\
+             Content-Length: 0\r\n\r\n"
+        )
+    };
+    let challenge = agent.request(request(1, None).as_bytes()).expect("401");
+    let offer = challenge
+        .header(&HeaderName::WwwAuthenticate)
+        .expect("challenge")
+        .to_string();
+    let auth = authorization(&offer, "REGISTER", "sip:example.test", "bob", "builder", 1);
+    assert_eq!(
+        agent
+            .request(request(2, Some(&auth)).as_bytes())
+            .and_then(|m| m.status()),
+        Some(200)
+    );
+}
+
+pub(crate) fn wait_request(agent: &UdpAgent, method: Method) -> Message {
+    let deadline = Instant::now() + T;
+    loop {
+        let m = agent
+            .recv(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|| panic!("no {method}"));
+        if m.method() == Some(&method) {
+            return m;
+        }
+    }
+}
+
+#[test]
+fn a_reliable_183_is_pracked_and_the_dialog_goes_on() {
+    let baton = start();
+    let alice = phone(&baton, "alice", "alice", "wonderland", Transport::Udp);
+    let bob = UdpAgent::new(baton.udp);
+    register(&bob);
+    let outgoing = alice.call("sip:bob@example.test", Some(RtpStream::loopback().sdp()));
+    let invite = wait_request(&bob, Method::INVITE);
+    assert!(
+        invite
+            .headers
+            .tokens(&HeaderName::Supported)
+            .any(|t| t == "100rel"),
+        "Baton offers 100rel"
+    );
+    let invite_seq = invite.cseq().expect("cseq").seq;
+    let contact = format!("<sip:bob@{}>", bob.local_addr());
+    let sdp = RtpStream::loopback().sdp().render(1, 1);
+    let progress = ResponseBuilder::to_request(&invite, 183)
+        .to_tag("b-tag")
+        .header(HeaderName::Contact, contact.clone())
+        .header(HeaderName::Require, "100rel")
+        .header(HeaderName::RSeq, "1")
+        .body("application/sdp", sdp.clone().into())
+        .build();
+    bob.send(&progress.to_bytes());
+    let prack = wait_request(&bob, Method::PRACK);
+    assert_eq!(
+        prack.header(&HeaderName::RAck),
+        Some(format!("1 {invite_seq} INVITE").as_str())
+    );
+    assert_eq!(
+        prack.to_tag().as_deref(),
+        Some("b-tag"),
+        "in the early dialog"
+    );
+    let prack_seq = prack.cseq().expect("cseq").seq;
+    assert!(prack_seq > invite_seq);
+    bob.send(&ResponseBuilder::to_request(&prack, 200).build().to_bytes());
+    outgoing
+        .wait_provisional(183, T)
+        .expect("alice hears the progress");
+    // A retransmission of the same reliable 183 gets no second PRACK.
+    bob.send(&progress.to_bytes());
+    let ok = ResponseBuilder::to_request(&invite, 200)
+        .to_tag("b-tag")
+        .header(HeaderName::Contact, contact)
+        .body("application/sdp", sdp.into())
+        .build();
+    bob.send(&ok.to_bytes());
+    let ack = wait_request(&bob, Method::ACK);
+    assert_eq!(
+        ack.cseq().map(|c| c.seq),
+        Some(invite_seq),
+        "the ACK keeps the INVITE's CSeq"
+    );
+    let a_call = outgoing.wait_answer(T).expect("answered");
+    assert_eq!(a_call.bye().is_ok(), true);
+    let bye = wait_request(&bob, Method::BYE);
+    assert!(
+        bye.cseq().expect("cseq").seq > prack_seq,
+        "the dialog's CSeq went on past the PRACK"
+    );
+    bob.send(&ResponseBuilder::to_request(&bye, 200).build().to_bytes());
+    assert!(bob
+        .recv(Duration::from_millis(300))
+        .is_none_or(|m| m.method() != Some(&Method::PRACK)));
+}
