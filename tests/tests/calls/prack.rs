@@ -106,7 +106,7 @@ fn a_reliable_183_is_pracked_and_the_dialog_goes_on() {
         "the ACK keeps the INVITE's CSeq"
     );
     let a_call = outgoing.wait_answer(T).expect("answered");
-    assert_eq!(a_call.bye().is_ok(), true);
+    assert_eq!(a_call.bye().expect("bye"), 200);
     let bye = wait_request(&bob, Method::BYE);
     assert!(
         bye.cseq().expect("cseq").seq > prack_seq,
