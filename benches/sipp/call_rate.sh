@@ -19,13 +19,13 @@ for rate in "${rates[@]}"; do
   (cd "$work" && timeout 30 sipp 127.0.0.1:$sip_port -sf "$sipp_dir/register.xml" -inf "$sipp_dir/callee.csv" \
      -au bob -ap builder -p $uas_port -m 1 -nostdin >/dev/null 2>&1)
   (cd "$work" && timeout 120 sipp 127.0.0.1:$sip_port -sf "$sipp_dir/uas.xml" -p $uas_port -m "$calls" -nostdin \
-     -trace_screen -screen_file "$work/uas_$rate.screen" >/dev/null 2>&1) &
+     -trace_screen -screen_file "$work/uas_$rate.screen" -trace_err -error_file "$work/uas_$rate.errors" >/dev/null 2>&1) &
   uas=$!
   sleep 0.3
   before=$(cpu)
   (cd "$work" && timeout 120 sipp 127.0.0.1:$sip_port -sf "$sipp_dir/uac.xml" -inf "$sipp_dir/users.csv" \
      -au alice -ap wonderland -s bob -p $uac_port -m "$calls" -r "$rate" -l $(( rate * 2 )) -d 0 -nostdin \
-     -trace_screen -screen_file "$work/uac_$rate.screen" >/dev/null 2>&1) || true
+     -trace_screen -screen_file "$work/uac_$rate.screen" -trace_err -error_file "$work/uac_$rate.errors" >/dev/null 2>&1) || true
   after=$(cpu)
   wait "$uas" || true
   ok=$(grep -m1 "Successful call" "$work/uac_$rate.screen" | awk '{print $(NF)}')
