@@ -204,6 +204,23 @@ pub struct LegState {
     session_armed: Option<Instant>,
     /// The last RSeq acknowledged with a PRACK (RFC 3262).
     last_rseq: Option<u32>,
+    /// The caller accepts reliable provisional responses (RFC 3262).
+    caller_100rel: bool,
+    /// The RSeq of our next reliable provisional.
+    next_rseq: u32,
+    /// A reliable provisional awaiting its PRACK, retransmitted until then.
+    unacked: Option<Unacked>,
+}
+
+/// A reliable provisional response not yet PRACKed (RFC 3262 §3):
+/// retransmitted at T1, doubling, for 64·T1.
+#[derive(Debug)]
+struct Unacked {
+    response: Message,
+    rseq: u32,
+    next_at: Instant,
+    interval: Duration,
+    give_up_at: Instant,
 }
 
 /// A leg's session timer (RFC 4028): who refreshes, and when the session
@@ -294,8 +311,20 @@ impl Actor for LegActor {
             refresh_out: None,
             session_armed: None,
             last_rseq: None,
+            caller_100rel: false,
+            next_rseq: 1,
+            unacked: None,
         };
         if is_uas {
+            state.caller_100rel = [HeaderName::Require, HeaderName::Supported]
+                .iter()
+                .any(|h| {
+                    state
+                        .invite
+                        .headers
+                        .tokens(h)
+                        .any(|t| t.eq_ignore_ascii_case("100rel"))
+                });
             if let Ok(RequestOutcome::New(key)) = state.layer.handle_request(now, invite, flow) {
                 // 100 at once: forking may take a while (RFC 3261 §8.2.6.1).
                 let trying = ResponseBuilder::to_request(&state.invite, 100).build();
@@ -331,6 +360,7 @@ impl Actor for LegActor {
             LegMsg::Incoming { message, flow } => state.incoming(now, *message, flow),
             LegMsg::Timer => {
                 state.armed = None;
+                state.retransmit_reliable(now);
                 state.layer.handle_timeout(now);
                 if let Some(t) = state.two_xx.as_mut() {
                     t.handle_timeout(now);
@@ -402,6 +432,27 @@ impl LegState {
             let _ = layer.send_response(now, &key, &r);
         };
         match method {
+            Some(Method::PRACK) => {
+                // RFC 3262 §3: RAck names the RSeq and the INVITE's CSeq.
+                let rack = request
+                    .header(&HeaderName::RAck)
+                    .map(|v| v.split_whitespace().map(str::to_string).collect::<Vec<_>>());
+                let invite_seq = self.invite.cseq().map(|c| c.seq.to_string());
+                let matches = match (&self.unacked, rack.as_deref(), invite_seq) {
+                    (Some(u), Some([rseq, cseq, method]), Some(seq)) => {
+                        rseq == &u.rseq.to_string()
+                            && cseq == &seq
+                            && method.eq_ignore_ascii_case("INVITE")
+                    }
+                    _ => false,
+                };
+                if matches {
+                    self.unacked = None;
+                    answer(&mut self.layer, 200, &self.local_tag);
+                } else {
+                    answer(&mut self.layer, 481, &self.local_tag);
+                }
+            }
             Some(Method::CANCEL) => {
                 answer(&mut self.layer, 200, &self.local_tag);
                 if self.is_uas && !self.final_sent_or_received {
@@ -569,10 +620,35 @@ impl LegState {
                 });
             }
         }
+        let reliable = self.caller_100rel && (101..200).contains(&code);
+        if reliable {
+            if self.unacked.is_some() {
+                // RFC 3262 §3: one reliable provisional at a time; this one
+                // adds nothing the caller needs before the PRACK.
+                return;
+            }
+            builder = builder
+                .header(HeaderName::Require, "100rel")
+                .header(HeaderName::RSeq, self.next_rseq.to_string());
+        }
         if let Some(sdp) = sdp {
             builder = builder.body("application/sdp", sdp);
         }
         let response = builder.header(HeaderName::Server, crate::SERVER).build();
+        if reliable {
+            let t1 = self.layer.timers().t1;
+            self.unacked = Some(Unacked {
+                response: response.clone(),
+                rseq: self.next_rseq,
+                next_at: now + t1,
+                interval: t1,
+                give_up_at: now + t1 * 64,
+            });
+            self.next_rseq += 1;
+        }
+        if code >= 200 {
+            self.unacked = None;
+        }
         if self.layer.send_response(now, &key, &response).is_err() {
             return;
         }
@@ -746,6 +822,27 @@ impl LegState {
             relay: None,
         };
         report(self, LegEvent::Confirmed(Box::new(record)));
+    }
+
+    /// Re-sends an unacknowledged reliable provisional (RFC 3262 §3), and
+    /// gives up after 64·T1 (the caller's PRACKs never came).
+    fn retransmit_reliable(&mut self, now: Instant) {
+        let Some(key) = self.invite_key.clone() else {
+            return;
+        };
+        let Some(u) = self.unacked.as_mut() else {
+            return;
+        };
+        if now >= u.give_up_at {
+            self.unacked = None;
+            return;
+        }
+        if now >= u.next_at {
+            u.interval *= 2;
+            u.next_at = now + u.interval;
+            let response = u.response.clone();
+            let _ = self.layer.send_response(now, &key, &response);
+        }
     }
 
     /// RFC 3262: a provisional response sent reliably (`Require: 100rel`,
@@ -985,6 +1082,7 @@ async fn pump(myself: &ActorRef<LegMsg>, state: &mut LegState, now: Instant) {
         }
     }
     let next = [
+        state.unacked.as_ref().map(|u| u.next_at.min(u.give_up_at)),
         state.layer.poll_timeout(),
         state
             .two_xx

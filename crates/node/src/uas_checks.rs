@@ -19,7 +19,7 @@ pub const ALLOWED: &[Method] = &[
 ];
 
 /// Option tags this node implements (none are claimed before they work).
-pub const SUPPORTED: &[&str] = &["timer"];
+pub const SUPPORTED: &[&str] = &["100rel", "timer"];
 
 /// The `Allow` header value.
 pub fn allow_value() -> String {

@@ -117,3 +117,99 @@ fn a_reliable_183_is_pracked_and_the_dialog_goes_on() {
         .recv(Duration::from_millis(300))
         .is_none_or(|m| m.method() != Some(&Method::PRACK)));
 }
+
+#[test]
+fn a_caller_that_requires_100rel_gets_reliable_ringing_until_it_pracks() {
+    use super::bad_input::GOOD_SDP;
+    let baton = start();
+    let bob = phone(&baton, "bob", "bob", "builder", Transport::Udp);
+    let caller = UdpAgent::new(baton.udp);
+    let port = caller.local_addr().port();
+    let answering = std::thread::spawn(move || {
+        let incoming = bob.wait_incoming(T).expect("rings");
+        incoming.ring().expect("180");
+        std::thread::sleep(Duration::from_millis(1500));
+        let _ = incoming.answer(Some(RtpStream::loopback().sdp()));
+    });
+    // The INVITE, its 407, and the retry requiring 100rel.
+    let invite = |cseq: u32, auth: Option<&str>| {
+        let auth = auth
+            .map(|a| format!("Proxy-Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        format!(
+            "INVITE sip:bob@example.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKrel{cseq}\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:alice@example.test>;tag=rel\r\nTo: <sip:bob@example.test>\r\n\
+             Call-ID: rel@test\r\nCSeq: {cseq} INVITE\r\nContact: <sip:alice@127.0.0.1:{port}>\r\nRequire: 100rel\r\n{auth}\
+             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{GOOD_SDP}",
+            GOOD_SDP.len()
+        )
+    };
+    let challenge = caller.request(invite(1, None).as_bytes()).expect("407");
+    assert_eq!(
+        challenge.status(),
+        Some(407),
+        "Require: 100rel is supported, not refused with 420"
+    );
+    let to = challenge.header(&HeaderName::To).expect("To").to_string();
+    caller.send(format!("ACK sip:bob@example.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKrel1\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.test>;tag=rel\r\nTo: {to}\r\nCall-ID: rel@test\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n").as_bytes());
+    let offer = challenge
+        .header(&HeaderName::ProxyAuthenticate)
+        .expect("challenge")
+        .to_string();
+    let auth = authorization(
+        &offer,
+        "INVITE",
+        "sip:bob@example.test",
+        "alice",
+        "wonderland",
+        1,
+    );
+    caller.send(invite(2, Some(&auth)).as_bytes());
+    // The 180 comes reliably, and again until the PRACK.
+    let mut ringing = Vec::new();
+    let deadline = Instant::now() + Duration::from_millis(1200);
+    while Instant::now() < deadline {
+        if let Some(m) = caller.recv(deadline.saturating_duration_since(Instant::now())) {
+            if m.status() == Some(180) {
+                ringing.push(m);
+            }
+        }
+    }
+    assert!(
+        ringing.len() >= 2,
+        "the reliable 180 is retransmitted until PRACKed ({} seen)",
+        ringing.len()
+    );
+    let first = &ringing[0];
+    assert!(first
+        .headers
+        .tokens(&HeaderName::Require)
+        .any(|t| t == "100rel"));
+    assert_eq!(first.header(&HeaderName::RSeq), Some("1"));
+    assert!(
+        ringing
+            .iter()
+            .all(|m| m.header(&HeaderName::RSeq) == Some("1")),
+        "the same RSeq each time"
+    );
+    let tag = first.to_tag().expect("to tag");
+    let prack = format!(
+        "PRACK sip:baton@{} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKprack1\r\nMax-Forwards: 70\r\n\
+         From: <sip:alice@example.test>;tag=rel\r\nTo: <sip:bob@example.test>;tag={tag}\r\nCall-ID: rel@test\r\n\
+         CSeq: 3 PRACK\r\nRAck: 1 2 INVITE\r\nContent-Length: 0\r\n\r\n",
+        baton.udp
+    );
+    let prack_answer = caller.request(prack.as_bytes()).expect("PRACK answered");
+    assert_eq!(prack_answer.status(), Some(200));
+    // After the PRACK: no more 180s, then the 200 once bob answers.
+    let deadline = Instant::now() + 2 * T;
+    let mut final_status = None;
+    while final_status.is_none() && Instant::now() < deadline {
+        if let Some(m) = caller.recv(deadline.saturating_duration_since(Instant::now())) {
+            assert_ne!(m.status(), Some(180), "no 180 after the PRACK");
+            final_status = m.status().filter(|s| *s >= 200);
+        }
+    }
+    assert_eq!(final_status, Some(200));
+    answering.join().expect("bob's side");
+}
