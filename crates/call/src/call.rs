@@ -107,6 +107,8 @@ pub struct CallState {
     origin_to_callee: OriginRewriter,
     notices: UnboundedSender<CallNotice>,
     log: Arc<dyn CallLog>,
+    /// The caller's INVITE had no SDP: its answer comes in its ACK.
+    late_offer: bool,
     started: Instant,
     ended: bool,
 }
@@ -164,6 +166,7 @@ impl Actor for CallActor {
             origin_to_callee: OriginRewriter::new(args.call.0 + 1, relay_ip),
             notices: args.notices,
             log: args.log.clone(),
+            late_offer: caller_offer.is_none(),
             started: Instant::now(),
             ended: false,
         };
@@ -310,6 +313,21 @@ impl CallState {
             (None, LegEvent::Cancelled) => Some(Input::CallerCancel),
             (None, LegEvent::Bye) => Some(Input::CallerBye),
             (None, LegEvent::AckTimeout) => Some(Input::CallerAckTimeout),
+            (None, LegEvent::Acked { sdp }) => {
+                // Late offer: the caller's answer came in its ACK; the
+                // answered fork's ACK carries it, anchored (RFC 3264).
+                if self.late_offer {
+                    if let Some(fork) = self.b2bua.answered_fork().map(LegIndex::fork) {
+                        let sdp = sdp.and_then(|body| {
+                            self.rewrite_for(LegIndex::CALLER, fork, Some("application/sdp"), body)
+                        });
+                        if let Some(leg) = self.legs.get(&fork) {
+                            let _ = leg.cast(LegMsg::Ack { sdp });
+                        }
+                    }
+                }
+                None
+            }
             (_, LegEvent::SessionExpired) => {
                 metrics::counter!(m::CALLS_SESSION_EXPIRED).increment(1);
                 Some(Input::SessionExpired)
@@ -392,7 +410,19 @@ impl CallState {
             }
             return;
         };
-        let body = self.rewrite_for(from, to, content_type.as_deref(), body);
+        let Some(body) = self.rewrite_for(from, to, content_type.as_deref(), body) else {
+            // An SDP that cannot be anchored never crosses (RFC 3264: the
+            // 488 keeps the old session on both sides).
+            if let Some(leg) = self.legs.get(&from) {
+                let _ = leg.cast(LegMsg::AnswerRequest {
+                    id,
+                    code: 488,
+                    content_type: None,
+                    body: Bytes::new(),
+                });
+            }
+            return;
+        };
         if let Some(leg) = self.legs.get(&to) {
             let _ = leg.cast(LegMsg::SendRequest {
                 origin: (from, id),
@@ -413,7 +443,13 @@ impl CallState {
         content_type: Option<String>,
         body: Bytes,
     ) {
-        let body = self.rewrite_for(answered_on, origin, content_type.as_deref(), body);
+        let (code, content_type, body) =
+            match self.rewrite_for(answered_on, origin, content_type.as_deref(), body) {
+                Some(body) => (code, content_type, body),
+                // The answer cannot be anchored: the offerer gets a failure
+                // and keeps its session.
+                None => (488, None, Bytes::new()),
+            };
         if let Some(leg) = self.legs.get(&origin) {
             let _ = leg.cast(LegMsg::AnswerRequest {
                 id,
@@ -432,28 +468,29 @@ impl CallState {
         to: LegIndex,
         content_type: Option<&str>,
         body: Bytes,
-    ) -> Bytes {
+    ) -> Option<Bytes> {
         let is_sdp = content_type.is_some_and(|ct| {
             ct.trim()
                 .to_ascii_lowercase()
                 .starts_with("application/sdp")
         });
         if !is_sdp || body.is_empty() {
-            return body;
+            return Some(body);
         }
-        let _ = self.media.cast(MediaMsg::SetRemote {
-            leg: from,
-            remote: media_address(&body),
-        });
-        let Some(relay) = self.relay_addr.get(&to).copied() else {
-            return body;
-        };
+        let relay = self.relay_addr.get(&to).copied()?;
         let origin = if to == LegIndex::CALLER {
             &mut self.origin_to_caller
         } else {
             &mut self.origin_to_callee
         };
-        anchored(&body, relay, origin).unwrap_or(body)
+        // `None` when the SDP cannot be anchored (malformed, hostile): it
+        // must not cross.
+        let rewritten = anchored(&body, relay, origin)?;
+        let _ = self.media.cast(MediaMsg::SetRemote {
+            leg: from,
+            remote: media_address(&body),
+        });
+        Some(rewritten)
     }
 
     fn remember_fork_sdp(&mut self, fork: usize, index: LegIndex, sdp: Option<Bytes>) {

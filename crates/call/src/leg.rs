@@ -38,8 +38,12 @@ pub enum LegEvent {
     },
     /// The caller cancelled its INVITE (the UAS leg).
     Cancelled,
-    /// The ACK for our 2xx arrived (the UAS leg).
-    Acked,
+    /// The ACK for our 2xx arrived (the UAS leg), with the answer when
+    /// the INVITE had no offer (late offer).
+    Acked {
+        /// The SDP answer in the ACK, if any.
+        sdp: Option<Bytes>,
+    },
     /// Our 2xx was never acknowledged (the UAS leg).
     AckTimeout,
     /// The peer hung up (BYE received and answered).
@@ -100,6 +104,11 @@ pub enum LegMsg {
     Cancel,
     /// End the dialog with a BYE (either role).
     Bye,
+    /// Send the ACK held back for a late offer, with the answer (UAC leg).
+    Ack {
+        /// The answer, anchored for this leg.
+        sdp: Option<Bytes>,
+    },
     /// Send an in-dialog request (relayed from the other leg).
     SendRequest {
         /// The other leg's handle, returned in `RequestAnswered`.
@@ -369,6 +378,7 @@ impl Actor for LegActor {
             LegMsg::Respond { code, sdp } => state.respond(now, code, sdp),
             LegMsg::Cancel => state.cancel(now),
             LegMsg::Bye => state.bye(now),
+            LegMsg::Ack { sdp } => state.send_late_ack(sdp),
             LegMsg::SessionTimer => state.session_timer(now),
             LegMsg::SendRequest {
                 origin,
@@ -400,7 +410,8 @@ impl LegState {
                         if let Some(d) = self.dialog.as_mut() {
                             let _ = d.receive_request(&ack);
                         }
-                        report(self, LegEvent::Acked);
+                        let sdp = (!ack.body.is_empty()).then(|| ack.body.clone());
+                        report(self, LegEvent::Acked { sdp });
                     }
                 }
                 Ok(_) => {}
@@ -549,13 +560,12 @@ impl LegState {
                     });
                 match early.map_or_else(|| Dialog::uac(&self.invite, &response), Ok) {
                     Ok(dialog) => {
-                        let seq = self.invite.cseq().map_or(1, |c| c.seq);
-                        let mut ack = dialog.ack(seq);
-                        self.stamp(&mut ack, false);
-                        let bytes = Bytes::from(ack.to_bytes());
-                        self.layer.send_stateless_bytes(bytes.clone(), self.flow);
-                        self.ack = Some(bytes);
                         self.dialog = Some(dialog);
+                        // A late offer's ACK carries the caller's answer: it
+                        // waits for it (LegMsg::Ack); otherwise ACK now.
+                        if !self.invite.body.is_empty() {
+                            self.send_late_ack(None);
+                        }
                         // RFC 4028 §7.2: the 2xx says who refreshes; absent
                         // a refresher, the UAC does.
                         if let Some((interval, refresher)) = session_expires(&response) {
@@ -824,6 +834,27 @@ impl LegState {
         report(self, LegEvent::Confirmed(Box::new(record)));
     }
 
+    /// Sends the ACK for our INVITE's 2xx (RFC 3261 §13.2.2.4), with `sdp`
+    /// as the answer for a late offer, and keeps it for 2xx retransmissions.
+    fn send_late_ack(&mut self, sdp: Option<Bytes>) {
+        let Some(dialog) = self.dialog.as_ref() else {
+            return;
+        };
+        if self.ack.is_some() {
+            return;
+        }
+        let seq = self.invite.cseq().map_or(1, |c| c.seq);
+        let mut ack = dialog.ack(seq);
+        self.stamp(&mut ack, false);
+        if let Some(sdp) = sdp {
+            ack.headers.push(HeaderName::ContentType, "application/sdp");
+            ack.body = sdp;
+        }
+        let bytes = Bytes::from(ack.to_bytes());
+        self.layer.send_stateless_bytes(bytes.clone(), self.flow);
+        self.ack = Some(bytes);
+    }
+
     /// Re-sends an unacknowledged reliable provisional (RFC 3262 §3), and
     /// gives up after 64·T1 (the caller's PRACKs never came).
     fn retransmit_reliable(&mut self, now: Instant) {
@@ -944,6 +975,10 @@ impl LegState {
     }
 
     fn bye(&mut self, now: Instant) {
+        // A 2xx to a late offer may still wait for its ACK: ACK before BYE.
+        if !self.is_uas && self.ack.is_none() {
+            self.send_late_ack(None);
+        }
         let Some(dialog) = self.dialog.as_mut() else {
             return;
         };

@@ -481,17 +481,16 @@ impl SipCore {
             .request_uri()
             .and_then(|u| u.user())
             .map(str::to_string);
-        let Some(callee) = callee.filter(|c| self.auth.has_user(c)) else {
+        if !callee.is_some_and(|c| self.auth.has_user(&c)) {
             metrics::counter!(call::metrics::CALLS_TOTAL, "result" => "not_found").increment(1);
             return Plan::Answer(simple(invite, 404, None));
-        };
-        if invite.body.is_empty() {
-            // A late offer (offer in our 200, answer in the ACK) needs the
-            // ACK relayed with its SDP: not yet.
-            return Plan::Answer(simple(invite, 488, Some("An SDP Offer Is Required")));
         }
         // The offer is checked before anything is forked: hostile or broken
-        // SDP never reaches the callee (RFC 3261 §8.2.3, RFC 3264 §6).
+        // SDP never reaches the callee (RFC 3261 §8.2.3, RFC 3264 §6). An
+        // INVITE without SDP is a late offer: the callee offers in its 2xx.
+        if invite.body.is_empty() {
+            return self.plan_targets(invite, caller);
+        }
         let offer = sdp::SessionDescription::parse(&invite.body)
             .and_then(|d| d.validate().map(|states| (d, states)));
         let refusal = match &offer {
@@ -521,6 +520,16 @@ impl SipCore {
                     .build(),
             );
         }
+        self.plan_targets(invite, caller)
+    }
+
+    /// The callee's contacts for an authorised INVITE: a call, or 404/480.
+    fn plan_targets(&mut self, invite: &Message, caller: String) -> Plan {
+        let callee = invite
+            .request_uri()
+            .and_then(|u| u.user())
+            .map(str::to_string)
+            .unwrap_or_default();
         let aor = registrar::Registrar::aor_key(&callee, &self.domain);
         let targets: Vec<call::CallTarget> = self
             .registrar

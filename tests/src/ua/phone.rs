@@ -130,6 +130,16 @@ impl Phone {
     /// # Panics
     /// If `target` is not a URI.
     pub fn call(&self, target: &str, sdp: Option<Sdp>) -> OutgoingCall {
+        self.place(target, sdp, None)
+    }
+
+    /// Places a call with a late offer (RFC 3261 §13.2.1): an INVITE
+    /// without SDP; the offer comes in the 2xx and `answer` goes in the ACK.
+    pub fn call_late_offer(&self, target: &str, answer: Sdp) -> OutgoingCall {
+        self.place(target, None, Some(answer))
+    }
+
+    fn place(&self, target: &str, sdp: Option<Sdp>, late_answer: Option<Sdp>) -> OutgoingCall {
         let uri = Uri::parse(target).unwrap_or_else(|_| panic!("{target:?} is not a URI"));
         let mut st = self.engine.lock();
         let idx = st.calls.len();
@@ -169,6 +179,9 @@ impl Phone {
                 .push(HeaderName::ContentType, "application/sdp");
             invite.body = body.into();
             state.local_sdp = Some(sdp.clone());
+        }
+        if let Some(answer) = late_answer {
+            state.local_sdp = Some(answer);
         }
         self.engine.stamp(&mut invite);
         state.invite = invite.clone();

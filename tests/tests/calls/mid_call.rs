@@ -90,3 +90,87 @@ fn a_bye_that_overtakes_the_ack_ends_the_call() {
         "no 2xx retransmission after the BYE: {late:?}"
     );
 }
+
+#[test]
+fn a_late_offer_crosses_with_the_answer_in_the_ack() {
+    use baton_system_tests::ua::{Payload, RtpSend};
+    let baton = start();
+    let alice = phone(&baton, "alice", "alice", "wonderland", Transport::Udp);
+    let bob = phone(&baton, "bob", "bob", "builder", Transport::Udp);
+    let (a_rtp, b_rtp) = (RtpStream::loopback(), RtpStream::loopback());
+    let outgoing = alice.call_late_offer("sip:bob@example.test", a_rtp.sdp());
+    let incoming = bob.wait_incoming(T).expect("rings");
+    assert!(
+        incoming.remote_sdp().is_none(),
+        "no offer reaches bob: he makes it"
+    );
+    let b_call = incoming.answer(Some(b_rtp.sdp())).expect("answered");
+    let a_call = outgoing.wait_answer(T).expect("answered");
+    let offer_to_alice = a_call.remote_sdp().expect("the offer, in the 200");
+    assert_ne!(
+        offer_to_alice.rtp_addr(),
+        b_rtp.local_addr(),
+        "anchored at the relay"
+    );
+    let deadline = Instant::now() + T;
+    while b_call.remote_sdp().is_none() && Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let answer_to_bob = b_call.remote_sdp().expect("alice's answer, in the ACK");
+    assert_ne!(
+        answer_to_bob.rtp_addr(),
+        a_rtp.local_addr(),
+        "anchored at the relay"
+    );
+    a_rtp.start_sending(RtpSend::new(
+        offer_to_alice.rtp_addr(),
+        0xA1,
+        Payload::Pattern(b'A'),
+    ));
+    b_rtp.start_sending(RtpSend::new(
+        answer_to_bob.rtp_addr(),
+        0xB1,
+        Payload::Pattern(b'B'),
+    ));
+    assert!(
+        b_rtp.wait_packets(10, T) && a_rtp.wait_packets(10, T),
+        "audio both ways"
+    );
+    assert!(b_rtp.payloads_match(b'A') && a_rtp.payloads_match(b'B'));
+    a_rtp.stop();
+    b_rtp.stop();
+    assert_eq!(a_call.bye().expect("bye"), 200);
+}
+
+#[test]
+fn a_reoffer_that_cannot_be_anchored_gets_488_and_never_crosses() {
+    let baton = start();
+    let alice = phone(&baton, "alice", "alice", "wonderland", Transport::Udp);
+    let bob = phone(&baton, "bob", "bob", "builder", Transport::Udp);
+    let outgoing = alice.call("sip:bob@example.test", Some(RtpStream::loopback().sdp()));
+    let b_call = bob
+        .wait_incoming(T)
+        .expect("rings")
+        .answer(Some(RtpStream::loopback().sdp()))
+        .expect("answered");
+    let a_call = outgoing.wait_answer(T).expect("answered");
+    let since = Instant::now();
+    let hostile = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 224.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+    let answer = a_call
+        .request(
+            Method::INVITE,
+            &[],
+            Some(("application/sdp", hostile.as_bytes())),
+        )
+        .expect("answered");
+    assert_eq!(answer.status(), Some(488));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        !bob.received_requests_since(since)
+            .iter()
+            .any(|m| m.method() == Some(&Method::INVITE)),
+        "the hostile re-offer never reached bob"
+    );
+    assert_eq!(a_call.bye().expect("bye"), 200);
+    b_call.wait_bye(T).expect("hung up");
+}
