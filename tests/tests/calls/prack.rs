@@ -213,3 +213,65 @@ fn a_caller_that_requires_100rel_gets_reliable_ringing_until_it_pracks() {
     assert_eq!(final_status, Some(200));
     answering.join().expect("bob's side");
 }
+
+#[test]
+fn crossing_reoffers_get_491_glare() {
+    let baton = start();
+    let alice = phone(&baton, "alice", "alice", "wonderland", Transport::Udp);
+    let bob = UdpAgent::new(baton.udp);
+    register(&bob);
+    let outgoing = alice.call("sip:bob@example.test", Some(RtpStream::loopback().sdp()));
+    let invite = wait_request(&bob, Method::INVITE);
+    let contact = format!("<sip:bob@{}>", bob.local_addr());
+    let sdp = RtpStream::loopback().sdp().render(1, 1);
+    let ok = ResponseBuilder::to_request(&invite, 200)
+        .to_tag("g-tag")
+        .header(HeaderName::Contact, contact.clone())
+        .body("application/sdp", sdp.clone().into())
+        .build();
+    bob.send(&ok.to_bytes());
+    wait_request(&bob, Method::ACK);
+    let a_call = outgoing.wait_answer(T).expect("answered");
+    // alice puts the call on hold; Baton's re-INVITE reaches bob…
+    let holding = std::thread::spawn(move || {
+        let status = a_call.hold().expect("hold answered");
+        (a_call, status)
+    });
+    let reinvite = wait_request(&bob, Method::INVITE);
+    // …while bob, before answering it, sends his own re-offer: glare.
+    let from = invite.to().expect("To").uri.to_string();
+    let to = invite.from().expect("From").to_string();
+    let target = invite.contacts().into_iter().find_map(|c| match c {
+        sip_message::ContactValue::Addr(a) => Some(a.uri.to_string()),
+        sip_message::ContactValue::Star => None,
+    });
+    let mine = format!(
+        "INVITE {} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKglare1\r\nMax-Forwards: 70\r\n\
+         From: <{from}>;tag=g-tag\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: 1 INVITE\r\nContact: {contact}\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        target.expect("Baton's Contact"),
+        bob.local_addr(),
+        invite.call_id().expect("Call-ID"),
+        sdp.len()
+    );
+    let glare = bob
+        .request(mine.as_bytes())
+        .expect("an answer to bob's re-offer");
+    assert_eq!(
+        glare.status(),
+        Some(491),
+        "RFC 3261 §14.2: an offer while one is pending"
+    );
+    // bob then answers Baton's re-INVITE, and alice's hold completes.
+    bob.send(
+        &ResponseBuilder::to_request(&reinvite, 200)
+            .header(HeaderName::Contact, contact)
+            .body("application/sdp", sdp.into())
+            .build()
+            .to_bytes(),
+    );
+    wait_request(&bob, Method::ACK);
+    let (a_call, status) = holding.join().expect("alice's side");
+    assert_eq!(status, 200);
+    assert_eq!(a_call.bye().expect("bye"), 200);
+}
