@@ -145,15 +145,7 @@ fn a_late_offer_crosses_with_the_answer_in_the_ack() {
 #[test]
 fn a_reoffer_that_cannot_be_anchored_gets_488_and_never_crosses() {
     let baton = start();
-    let alice = phone(&baton, "alice", "alice", "wonderland", Transport::Udp);
-    let bob = phone(&baton, "bob", "bob", "builder", Transport::Udp);
-    let outgoing = alice.call("sip:bob@example.test", Some(RtpStream::loopback().sdp()));
-    let b_call = bob
-        .wait_incoming(T)
-        .expect("rings")
-        .answer(Some(RtpStream::loopback().sdp()))
-        .expect("answered");
-    let a_call = outgoing.wait_answer(T).expect("answered");
+    let (_alice, bob, a_call, b_call) = super::establish(&baton);
     let since = Instant::now();
     let hostile = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 224.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
     let answer = a_call
