@@ -41,6 +41,12 @@ impl RaftCallLog {
         }
     }
 
+    /// Drops from the table the calls that ended more than `age` ago.
+    pub fn purge_ended(&self, age: std::time::Duration) {
+        let ended_before_ms = now_ms().saturating_sub(age.as_millis() as u64);
+        self.send(Command::EndedCallsPurged { ended_before_ms });
+    }
+
     /// Waits (bounded) until everything queued is written.
     pub async fn flush(&self, timeout: std::time::Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;

@@ -21,6 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+/// How long ended calls stay in the replicated table.
+const ENDED_CALLS_KEPT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// `Server` header value.
 const SERVER: &str = concat!("Baton/", env!("CARGO_PKG_VERSION"));
 
@@ -125,6 +128,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     let mut core = SipCore::new(&config, transport.clone(), calls);
     let mut housekeeping = tokio::time::interval(std::time::Duration::from_secs(1));
+    let mut last_purge = std::time::Instant::now();
     // SIGTERM/SIGINT: stop taking calls, end the ones up (BYE both sides),
     // keep pumping signalling until they are gone or the grace runs out.
     let mut draining: Option<tokio::time::Instant> = None;
@@ -153,7 +157,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 None => break,
             },
             () = sleep => core.handle_timeout().await,
-            _ = housekeeping.tick() => core.expire_registrations(),
+            _ = housekeeping.tick() => {
+                core.expire_registrations();
+                // Ended calls stay in the replicated table as tombstones
+                // (a retried command cannot revive them); past a minute
+                // they are purged, or the table would grow without bound.
+                if last_purge.elapsed() >= ENDED_CALLS_KEPT {
+                    last_purge = std::time::Instant::now();
+                    raft_log.purge_ended(ENDED_CALLS_KEPT);
+                }
+            }
             Some(notice) = notices.recv() => match notice {
                 call::CallNotice::Gone(number) => core.calls.forget(number),
             },
