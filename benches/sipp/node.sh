@@ -6,7 +6,7 @@
 command -v sipp >/dev/null || { echo "$0: sipp is required (apt-get install sip-tester)" >&2; exit 1; }
 cargo build --release --locked -p baton -q
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; pkill -f "sipp 127.0.0.1:$sip_port" || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; pkill -KILL -f "sipp 127.0.0.1:$sip_port" || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 cat > "$work/baton.toml" <<TOML
 [sip]
 domain = "example.test"
