@@ -53,7 +53,7 @@ fn free_udp_port() -> u16 {
 
 fn sipp(baton: &Baton, args: &[&str]) -> Command {
     let mut c = Command::new("timeout");
-    c.arg("60")
+    c.args(["-k", "5", "60"])
         .arg("sipp")
         .arg(baton.udp.to_string())
         .args(args)
