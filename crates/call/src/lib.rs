@@ -37,10 +37,60 @@ pub struct CallTarget {
 }
 
 /// What calls tell the router.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallNotice {
     /// The call's actors have stopped: forget its routes.
     Gone(ids::CallNumber),
+    /// A user's device dialog in a call changed (for the dialog event
+    /// package and for finding the call a switch request names).
+    Dialog(Box<UserDialog>),
+}
+
+/// One device dialog of a user of the domain in a call: the S<->A dialog
+/// of the handover protocol, as the dialog event package (RFC 4235)
+/// reports it and as a switch request names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserDialog {
+    /// The call.
+    pub call: ids::CallNumber,
+    /// The call's leg that is this device's dialog.
+    pub leg: ids::LegIndex,
+    /// The user (user part of the AOR, e.g. `alice`).
+    pub user: String,
+    /// The dialog's Call-ID.
+    pub call_id: String,
+    /// The device's tag in the dialog (RFC 4235 `local-tag`; a Replaces
+    /// header's `from-tag`).
+    pub device_tag: String,
+    /// Baton's tag in the dialog (RFC 4235 `remote-tag`; a Replaces
+    /// header's `to-tag`: Baton's local tag, RFC 3891 §3).
+    pub baton_tag: String,
+    /// True when the device sent the dialog's INVITE (RFC 4235
+    /// `direction="initiator"`), false when Baton did (`recipient`).
+    pub initiator: bool,
+    /// The device's Contact URI (the device holding the call).
+    pub device_contact: String,
+    /// The remote party's identity (R's AOR).
+    pub remote_identity: String,
+    /// Where the dialog is.
+    pub phase: DialogPhase,
+    /// The remote party or the device put the call on hold.
+    pub on_hold: bool,
+}
+
+/// The state of a [`UserDialog`] (RFC 4235 `<state>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialogPhase {
+    /// Ringing (a provisional response with a tag).
+    Early,
+    /// Answered.
+    Confirmed,
+    /// Over; `replaced` when a handover moved the call to another device
+    /// (RFC 4235 `event="replaced"`), else a hang-up, cancel or failure.
+    Terminated {
+        /// Ended by a handover.
+        replaced: bool,
+    },
 }
 
 #[cfg(test)]

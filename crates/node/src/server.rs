@@ -169,6 +169,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             }
             Some(notice) = notices.recv() => match notice {
                 call::CallNotice::Gone(number) => core.calls.forget(number),
+                call::CallNotice::Dialog(_) => {}
             },
             _ = terminate.recv(), if draining.is_none() => {
                 draining = Some(core.start_draining(&healthy));
