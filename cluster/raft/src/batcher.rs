@@ -16,10 +16,19 @@
 //!
 //! A full queue is refused at once ([`EnqueueError::Full`]) rather than
 //! grown, so that the node can turn new calls away under overload.
+//!
+//! A caller that must act only once its command is committed (a handover
+//! step) queues it with [`BatchSender::try_send_notified`]: the command
+//! keeps its place in the queue, behind what the caller queued before, and
+//! the batcher calls the caller's [`Notify`] once with the table's answer
+//! after the batch is committed and applied, or with [`NotCommitted`].
+//! Plain [`BatchSender::try_send`] carries no callback and allocates
+//! nothing per command.
 
 use openraft::Raft;
 use tokio::sync::mpsc;
 
+use crate::call_table::ApplyResult;
 use crate::cluster_node::{write_batch, ProposeError};
 use crate::command::Command;
 use crate::metrics as m;
@@ -72,6 +81,68 @@ impl EnqueueError {
     }
 }
 
+/// Called once by the batcher with what became of a command queued by
+/// [`BatchSender::try_send_notified`]: `Ok` with the table's answer once
+/// its batch is committed and applied (an `Ok(Err(rejection))` is a
+/// committed command the table refused), `Err` if it never will be. It
+/// runs on the batcher's task (or on the sender's, when the command is not
+/// queued): keep it short, e.g. send on a channel.
+pub type Notify = Box<dyn FnOnce(Result<ApplyResult, NotCommitted>) + Send + 'static>;
+
+/// Why a command queued with a [`Notify`] was not committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotCommitted {
+    /// Not queued: the queue was full ([`EnqueueError::Full`]).
+    #[error("the Raft batcher's queue is full")]
+    QueueFull,
+    /// Not queued: the batcher had stopped ([`EnqueueError::Closed`]).
+    #[error("the Raft batcher has stopped")]
+    Closed,
+    /// Its batch's proposal failed (this node is not the leader, …); the
+    /// batcher logs the error.
+    #[error("the batch's proposal failed")]
+    ProposalFailed,
+    /// Raft stopped (or the batcher ended) before the command was written.
+    #[error("Raft stopped before the command was written")]
+    Stopped,
+}
+
+/// A [`Notify`] that answers [`NotCommitted::Stopped`] if it is dropped
+/// uncalled (the batcher task aborted with it queued), so that it is
+/// called exactly once whatever happens.
+struct Notifier(Option<Notify>);
+
+impl Notifier {
+    fn call(mut self, result: Result<ApplyResult, NotCommitted>) {
+        if let Some(notify) = self.0.take() {
+            notify(result);
+        }
+    }
+}
+
+impl Drop for Notifier {
+    fn drop(&mut self) {
+        if let Some(notify) = self.0.take() {
+            notify(Err(NotCommitted::Stopped));
+        }
+    }
+}
+
+/// One queued command, with its caller's callback if it asked for one.
+struct Queued {
+    command: Command,
+    notify: Option<Notifier>,
+}
+
+impl Queued {
+    fn fail(self, why: NotCommitted) -> Box<Command> {
+        if let Some(notify) = self.notify {
+            notify.call(Err(why));
+        }
+        Box::new(self.command)
+    }
+}
+
 /// What a batcher did, returned by its task when it ends.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BatcherReport {
@@ -97,18 +168,53 @@ impl BatcherReport {
 /// The sending half of a batcher ([`crate::ClusterNode::batcher`]). Cheap
 /// to clone; the batcher ends once every clone is dropped and the queue is
 /// written.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct BatchSender {
-    tx: mpsc::Sender<Command>,
+    tx: mpsc::Sender<Queued>,
+}
+
+impl std::fmt::Debug for BatchSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchSender")
+            .field("queued", &self.queued())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
 }
 
 impl BatchSender {
     /// Queues `command` without waiting: [`EnqueueError::Full`] if the
     /// queue is full, [`EnqueueError::Closed`] if the batcher has stopped.
     pub fn try_send(&self, command: Command) -> Result<(), EnqueueError> {
-        self.tx.try_send(command).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(c) => EnqueueError::Full(Box::new(c)),
-            mpsc::error::TrySendError::Closed(c) => EnqueueError::Closed(Box::new(c)),
+        self.enqueue(Queued {
+            command,
+            notify: None,
+        })
+    }
+
+    /// Queues `command` like [`BatchSender::try_send`] (in the same queue,
+    /// so after every command queued before it), and has the batcher call
+    /// `notify` once its batch is committed and applied, with the table's
+    /// answer. `notify` is called exactly once: with
+    /// [`NotCommitted::QueueFull`] or [`NotCommitted::Closed`] before this
+    /// returns the matching [`EnqueueError`] when the command is not
+    /// queued, with [`NotCommitted::ProposalFailed`] or
+    /// [`NotCommitted::Stopped`] when its batch is not committed.
+    pub fn try_send_notified(&self, command: Command, notify: Notify) -> Result<(), EnqueueError> {
+        self.enqueue(Queued {
+            command,
+            notify: Some(Notifier(Some(notify))),
+        })
+    }
+
+    fn enqueue(&self, queued: Queued) -> Result<(), EnqueueError> {
+        self.tx.try_send(queued).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(q) => {
+                EnqueueError::Full(q.fail(NotCommitted::QueueFull))
+            }
+            mpsc::error::TrySendError::Closed(q) => {
+                EnqueueError::Closed(q.fail(NotCommitted::Closed))
+            }
         })
     }
 
@@ -116,9 +222,12 @@ impl BatchSender {
     /// with [`EnqueueError::Closed`].
     pub async fn send(&self, command: Command) -> Result<(), EnqueueError> {
         self.tx
-            .send(command)
+            .send(Queued {
+                command,
+                notify: None,
+            })
             .await
-            .map_err(|e| EnqueueError::Closed(Box::new(e.0)))
+            .map_err(|e| EnqueueError::Closed(Box::new(e.0.command)))
     }
 
     /// Commands queued now (not yet taken into a batch).
@@ -144,24 +253,43 @@ pub(crate) fn spawn(
 
 async fn run(
     raft: Raft<TypeConfig>,
-    mut rx: mpsc::Receiver<Command>,
+    mut rx: mpsc::Receiver<Queued>,
     max_batch: usize,
 ) -> BatcherReport {
     let mut report = BatcherReport::default();
     let mut batch = Vec::with_capacity(max_batch);
+    // The callbacks of the batch being written, with their command's index.
+    let mut notifies: Vec<(usize, Notifier)> = Vec::new();
     // Waits for one command, then takes whatever else is queued; 0 once
     // every sender is gone and the queue is empty.
     while rx.recv_many(&mut batch, max_batch).await > 0 {
         metrics::gauge!(m::QUEUE_DEPTH).set(rx.len() as f64);
-        let commands = std::mem::replace(&mut batch, Vec::with_capacity(max_batch));
+        let mut commands = Vec::with_capacity(batch.len());
+        for (i, queued) in batch.drain(..).enumerate() {
+            commands.push(queued.command);
+            if let Some(notify) = queued.notify {
+                notifies.push((i, notify));
+            }
+        }
         let count = commands.len() as u64;
         match write_batch(&raft, commands).await {
             Ok(results) => {
                 report.batches += 1;
                 report.committed += count;
                 report.rejected += results.iter().filter(|r| r.is_err()).count() as u64;
+                for (i, notify) in notifies.drain(..) {
+                    notify.call(results.get(i).cloned().ok_or(NotCommitted::ProposalFailed));
+                }
             }
             Err(e) => {
+                let why = if matches!(e, ProposeError::Stopped(_)) {
+                    NotCommitted::Stopped
+                } else {
+                    NotCommitted::ProposalFailed
+                };
+                for (_, notify) in notifies.drain(..) {
+                    notify.call(Err(why));
+                }
                 // Counted in `baton_raft_proposals_total{result="failed"}`
                 // by `write_batch`.
                 report.failed += count;
@@ -171,7 +299,8 @@ async fn run(
                     // and count what is queued as failed.
                     rx.close();
                     let mut dropped = 0u64;
-                    while rx.try_recv().is_ok() {
+                    while let Ok(queued) = rx.try_recv() {
+                        queued.fail(NotCommitted::Stopped);
                         dropped += 1;
                     }
                     if dropped > 0 {

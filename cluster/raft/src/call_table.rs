@@ -20,7 +20,8 @@
 use std::collections::BTreeMap;
 
 use crate::command::{
-    Command, DialogRecord, EndReason, HandoverDecision, LegRole, LegUpdate, MediaRecord,
+    AbandonReason, Command, DialogRecord, EndReason, HandoverDecision, LegRole, LegUpdate,
+    MediaRecord,
 };
 use crate::id::{CallId, HandoverId, NodeId};
 
@@ -60,10 +61,11 @@ pub struct CallRecord {
     /// Original devices that keep listening after a handover, oldest first.
     pub listeners: Vec<Leg>,
     /// The handover in progress, if any (requested, or approved and not yet
-    /// swapped).
+    /// swapped). Cleared when the attempt finishes, so that another may
+    /// follow.
     pub pending_handover: Option<HandoverRecord>,
-    /// Finished handovers (denied, timed out or swapped), oldest first: the
-    /// audit trail.
+    /// Finished handovers (denied, timed out, swapped or abandoned), oldest
+    /// first: the audit trail.
     pub handovers: Vec<HandoverRecord>,
     /// Earlier anchors, oldest first: who anchored the call before each
     /// adoption, and when it moved.
@@ -144,6 +146,19 @@ pub struct HandoverRecord {
     pub decided: Option<Decided>,
     /// When the bridge swapped, if it did.
     pub swapped_at_ms: Option<u64>,
+    /// Why and when the attempt ended without a swap, if it was abandoned
+    /// ([`Command::HandoverAbandoned`]).
+    pub abandoned: Option<Abandoned>,
+}
+
+/// How a handover attempt was abandoned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub struct Abandoned {
+    /// Why.
+    pub reason: AbandonReason,
+    /// When, milliseconds since the Unix epoch.
+    pub at_ms: u64,
 }
 
 /// The answer to a handover request.
@@ -180,6 +195,8 @@ pub enum Outcome {
     HandoverDecided(HandoverDecision),
     /// The bridge swapped to the new device.
     BridgeSwapped,
+    /// The handover ended without a swap.
+    HandoverAbandoned(AbandonReason),
     /// This many tombstones were dropped.
     Purged {
         /// Calls removed.
@@ -340,6 +357,7 @@ impl CallTable {
                     requested_at_ms: *requested_at_ms,
                     decided: None,
                     swapped_at_ms: None,
+                    abandoned: None,
                 },
                 *call,
             ),
@@ -366,6 +384,19 @@ impl CallTable {
                 swapped_at_ms,
             } => self.swap_bridge(*call, *handover, dialog, media, *swapped_at_ms),
             Command::EndedCallsPurged { ended_before_ms } => Ok(self.purge(*ended_before_ms)),
+            Command::HandoverAbandoned {
+                call,
+                handover,
+                reason,
+                at_ms,
+            } => self.abandon_handover(
+                *call,
+                *handover,
+                Abandoned {
+                    reason: *reason,
+                    at_ms: *at_ms,
+                },
+            ),
         }
     }
 
@@ -611,6 +642,10 @@ impl CallTable {
                 })
             };
         }
+        if record.handovers.iter().any(|h| h.id == handover) {
+            // Finished undecided (abandoned): too late to decide.
+            return Err(Rejection::HandoverFinished { call, handover });
+        }
         let Some(pending) = record
             .pending_handover
             .as_mut()
@@ -654,7 +689,7 @@ impl CallTable {
                             Err(Rejection::HandoverFinished { call, handover })
                         }
                     }
-                    Some(done) if done.swapped_at_ms.is_some() => {
+                    Some(done) if done.swapped_at_ms.is_some() || done.abandoned.is_some() => {
                         Err(Rejection::HandoverFinished { call, handover })
                     }
                     Some(_) => Err(Rejection::HandoverNotApproved { call, handover }),
@@ -681,6 +716,35 @@ impl CallTable {
             record.handovers.push(done);
         }
         Ok(Outcome::BridgeSwapped)
+    }
+
+    /// Ends the pending attempt without a swap. Accepted on an ended call
+    /// too (unlike the other handover commands): the call may end while the
+    /// handover waits, and its attempt must still leave the audit trail
+    /// closed.
+    fn abandon_handover(
+        &mut self,
+        call: CallId,
+        handover: HandoverId,
+        abandoned: Abandoned,
+    ) -> ApplyResult {
+        let record = self.record_mut(call)?;
+        match record.pending_handover.take() {
+            Some(mut done) if done.id == handover => {
+                done.abandoned = Some(abandoned);
+                record.handovers.push(done);
+                Ok(Outcome::HandoverAbandoned(abandoned.reason))
+            }
+            other => {
+                record.pending_handover = other;
+                // Finished already: a replay if this very abandonment.
+                match record.handovers.iter().find(|h| h.id == handover) {
+                    Some(done) if done.abandoned == Some(abandoned) => Ok(Outcome::Unchanged),
+                    Some(_) => Err(Rejection::HandoverFinished { call, handover }),
+                    None => Err(Rejection::UnknownHandover { call, handover }),
+                }
+            }
+        }
     }
 
     fn purge(&mut self, ended_before_ms: u64) -> Outcome {

@@ -48,7 +48,7 @@ use crate::TypeConfig;
 ///
 /// - **1**: a normal log entry carried one [`crate::Command`]
 ///   (`PayloadImage::Normal(Command)`).
-/// - **2** (current): a normal log entry carries a [`crate::Proposal`], a
+/// - **2**: a normal log entry carries a [`crate::Proposal`], a
 ///   batch of commands (`PayloadImage::Normal(Proposal)`). Metadata and
 ///   snapshot archives did not change; only the version in their header
 ///   did. A version 1 log entry would convert by decoding it with the
@@ -57,7 +57,17 @@ use crate::TypeConfig;
 ///   be read as they are. No version 1 data was ever deployed, so this
 ///   build ships no converter and refuses version 1 frames like any other
 ///   version.
-pub const FORMAT_VERSION: u16 = 2;
+/// - **3** (current): [`crate::Command::HandoverAbandoned`] is appended as
+///   the last variant of `Command` (the archived layout of the earlier
+///   variants is unchanged), and [`crate::HandoverRecord`] gains its
+///   `abandoned` field, which changes the archived layout of snapshots.
+///   Version 2 log entries and metadata frames are byte for byte valid
+///   version 3 archives and would be read as they are; a version 2
+///   snapshot would convert by decoding the table with frozen version 2
+///   records and setting `abandoned: None` on every handover. No version 2
+///   data was deployed, so no converter ships and version 2 frames are
+///   refused like any other version.
+pub const FORMAT_VERSION: u16 = 3;
 
 /// Length of the frame header in bytes.
 pub const HEADER_LEN: usize = 14;
@@ -445,6 +455,12 @@ mod tests {
                     reason: crate::EndReason::Timeout,
                     ended_at_ms: 1_700_000_060_000,
                 },
+                Command::HandoverAbandoned {
+                    call: CallId(9),
+                    handover: crate::HandoverId(4),
+                    reason: crate::AbandonReason::RolledBack,
+                    at_ms: 1_700_000_050_000,
+                },
                 command(),
             ])),
         }
@@ -601,6 +617,21 @@ mod tests {
             decode_entry(&old),
             Err(CodecError::UnsupportedVersion {
                 found: 1,
+                supported: FORMAT_VERSION
+            })
+        ));
+    }
+
+    #[test]
+    fn a_version_2_frame_is_refused() {
+        // Version 2 snapshots lack `HandoverRecord::abandoned`; no converter
+        // ships (no version 2 data was deployed).
+        let mut old = encoded();
+        old[4..6].copy_from_slice(&2u16.to_le_bytes());
+        assert!(matches!(
+            decode_entry(&old),
+            Err(CodecError::UnsupportedVersion {
+                found: 2,
                 supported: FORMAT_VERSION
             })
         ));

@@ -130,6 +130,21 @@ pub enum Command {
         /// Tombstones with `ended_at_ms < ended_before_ms` are dropped.
         ended_before_ms: u64,
     },
+    /// A requested handover ended without a swap and without a decision
+    /// that ended it: the new device cancelled, the call ended while it
+    /// waited, or the new leg failed after an approval (rolled back). The
+    /// call is free for another handover. (Appended last: the archived
+    /// layout of the variants above is unchanged.)
+    HandoverAbandoned {
+        /// The call.
+        call: CallId,
+        /// The attempt that ends.
+        handover: HandoverId,
+        /// Why it ends.
+        reason: AbandonReason,
+        /// When, milliseconds since the Unix epoch.
+        at_ms: u64,
+    },
 }
 
 impl Command {
@@ -143,7 +158,8 @@ impl Command {
             | Command::CallAdopted { call, .. }
             | Command::HandoverRequested { call, .. }
             | Command::HandoverDecided { call, .. }
-            | Command::BridgeSwapped { call, .. } => Some(*call),
+            | Command::BridgeSwapped { call, .. }
+            | Command::HandoverAbandoned { call, .. } => Some(*call),
             Command::EndedCallsPurged { .. } => None,
         }
     }
@@ -323,4 +339,18 @@ pub enum HandoverDecision {
     Denied,
     /// Nobody answered within `handover.authorization_timeout`.
     TimedOut,
+}
+
+/// Why a requested handover ended without a swap
+/// ([`Command::HandoverAbandoned`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug, PartialEq, Eq))]
+pub enum AbandonReason {
+    /// The new device cancelled its request (CANCEL).
+    Cancelled,
+    /// The call ended (either party hung up) while the handover waited.
+    CallEnded,
+    /// The new device's leg failed before the swap (no ACK, error): the
+    /// call stays with the original device.
+    RolledBack,
 }

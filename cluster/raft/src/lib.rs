@@ -171,11 +171,11 @@ mod snapshot;
 mod state_machine;
 
 pub use batcher::{
-    BatchSender, BatcherOptions, BatcherReport, EnqueueError, DEFAULT_BATCHER_CAPACITY,
-    DEFAULT_MAX_BATCH,
+    BatchSender, BatcherOptions, BatcherReport, EnqueueError, NotCommitted, Notify,
+    DEFAULT_BATCHER_CAPACITY, DEFAULT_MAX_BATCH,
 };
 pub use call_table::{
-    AnchorChange, ApplyResult, CSeqSide, CallRecord, CallTable, Decided, Ending, HandoverRecord,
+    Abandoned, AnchorChange, ApplyResult, CSeqSide, CallRecord, CallTable, Decided, Ending, HandoverRecord,
     Leg, Outcome, Rejection,
 };
 pub use cluster_node::{
@@ -184,7 +184,7 @@ pub use cluster_node::{
 };
 pub use codec::CodecError;
 pub use command::{
-    Command, DialogRecord, EndReason, HandoverDecision, LegRole, LegUpdate, MediaRecord, Proposal,
+    AbandonReason, Command, DialogRecord, EndReason, HandoverDecision, LegRole, LegUpdate, MediaRecord, Proposal,
 };
 pub use id::{CallId, HandoverId, NodeId};
 pub use log_store::{LogReader, LogStore, StoreError, WriterHandle, MAX_BATCH};

@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod b2bua;
+pub mod handover;
 mod call;
 pub mod ids;
 mod leg;
