@@ -86,7 +86,8 @@ impl EnqueueError {
 /// its batch is committed and applied (an `Ok(Err(rejection))` is a
 /// committed command the table refused), `Err` if it never will be. It
 /// runs on the batcher's task (or on the sender's, when the command is not
-/// queued): keep it short, e.g. send on a channel.
+/// queued): keep it short, e.g. send on a channel, and do not panic (a
+/// panic ends the batcher).
 pub type Notify = Box<dyn FnOnce(Result<ApplyResult, NotCommitted>) + Send + 'static>;
 
 /// Why a command queued with a [`Notify`] was not committed.

@@ -44,7 +44,9 @@
 //! caller's batch as one entry; [`ClusterNode::propose`] is a one-command
 //! batch; [`ClusterNode::batcher`] starts a background task that gathers
 //! the commands queued by many callers (through a bounded, non-blocking
-//! [`BatchSender`]) into one entry per fsync.
+//! [`BatchSender`]) into one entry per fsync; a command queued with
+//! [`BatchSender::try_send_notified`] keeps its place in that order and
+//! its [`Notify`] callback hears the table's answer once it is applied.
 //!
 //! This crate imports no SIP crate: commands carry plain strings and
 //! numbers, and only `crates/node` translates dialogs into them.
@@ -175,8 +177,8 @@ pub use batcher::{
     DEFAULT_BATCHER_CAPACITY, DEFAULT_MAX_BATCH,
 };
 pub use call_table::{
-    Abandoned, AnchorChange, ApplyResult, CSeqSide, CallRecord, CallTable, Decided, Ending, HandoverRecord,
-    Leg, Outcome, Rejection,
+    Abandoned, AnchorChange, ApplyResult, CSeqSide, CallRecord, CallTable, Decided, Ending,
+    HandoverRecord, Leg, Outcome, Rejection,
 };
 pub use cluster_node::{
     ClusterNode, NodeOptions, OpenError, ProposeError, ShutdownError, SnapshotNowError,
@@ -184,7 +186,8 @@ pub use cluster_node::{
 };
 pub use codec::CodecError;
 pub use command::{
-    AbandonReason, Command, DialogRecord, EndReason, HandoverDecision, LegRole, LegUpdate, MediaRecord, Proposal,
+    AbandonReason, Command, DialogRecord, EndReason, HandoverDecision, LegRole, LegUpdate,
+    MediaRecord, Proposal,
 };
 pub use id::{CallId, HandoverId, NodeId};
 pub use log_store::{LogReader, LogStore, StoreError, WriterHandle, MAX_BATCH};

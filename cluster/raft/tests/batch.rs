@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use baton_raft::{
-    BatcherOptions, BatcherReport, CallTable, ClusterNode, Command, EndReason, EnqueueError,
-    LegRole, NodeId, OneNode, Outcome, Rejection,
+    AbandonReason, ApplyResult, BatcherOptions, BatcherReport, CallTable, ClusterNode, Command,
+    EndReason, EnqueueError, HandoverDecision, HandoverId, LegRole, NodeId, NotCommitted, OneNode,
+    Outcome, Rejection,
 };
-use fixture::{bounded, call_id, confirmed, created, dialog, ended, media};
+use fixture::{bounded, call_id, confirmed, created, dialog, ended, media, T0};
 
 const ME: NodeId = NodeId(1);
 
@@ -267,6 +268,186 @@ async fn proposals_and_the_batcher_share_one_node() {
         assert!(report.all_written());
         assert_eq!(node.read(|t| t.active_calls().count()), 21);
         node.shutdown().await.expect("shutdown");
+    })
+    .await;
+}
+
+/// A [`baton_raft::Notify`] that reports `(tag, answer)` on `tx`.
+fn report_to(
+    tx: &std::sync::mpsc::Sender<(u32, Result<ApplyResult, NotCommitted>)>,
+    tag: u32,
+) -> baton_raft::Notify {
+    let tx = tx.clone();
+    Box::new(move |answer| {
+        let _ = tx.send((tag, answer));
+    })
+}
+
+fn handover_requested(i: u32) -> Command {
+    Command::HandoverRequested {
+        call: call_id(i),
+        handover: HandoverId(1),
+        leg: LegRole::Caller,
+        requested_by: "sip:desk@example.com".into(),
+        node: ME,
+        requested_at_ms: T0 + 100,
+    }
+}
+
+// A current-thread runtime: everything below is queued before the batcher
+// runs, so it lands in one batch, behind the plain commands of the call.
+#[tokio::test(flavor = "current_thread")]
+async fn notified_commands_keep_their_place_and_hear_the_tables_answer_once_applied() {
+    bounded(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let node = Arc::new(
+            ClusterNode::open(ME, dir.path(), OneNode)
+                .await
+                .expect("open"),
+        );
+        let (sender, batcher) = node.batcher(BatcherOptions::default());
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Plain commands first: the request is valid only after them.
+        sender.try_send(created(1, ME)).expect("queued");
+        sender.try_send(confirmed(1)).expect("queued");
+        let seen = Arc::clone(&node);
+        let tx1 = tx.clone();
+        sender
+            .try_send_notified(
+                handover_requested(1),
+                Box::new(move |answer| {
+                    // Called once its batch is applied: the table holds
+                    // the whole batch (down to the end of the call).
+                    let trail = seen.read(|t| {
+                        t.get(call_id(1))
+                            .filter(|c| c.ended.is_some())
+                            .map(|c| c.handovers.iter().map(|h| h.id).collect::<Vec<_>>())
+                    });
+                    assert_eq!(trail, Some(vec![HandoverId(1)]));
+                    let _ = tx1.send((1, answer));
+                }),
+            )
+            .expect("queued");
+        // Refused by the table: a decision on an attempt that does not exist.
+        sender
+            .try_send_notified(
+                Command::HandoverDecided {
+                    call: call_id(1),
+                    handover: HandoverId(9),
+                    decision: HandoverDecision::Denied,
+                    decided_by: "sip:alice@example.com".into(),
+                    decided_at_ms: T0 + 200,
+                },
+                report_to(&tx, 2),
+            )
+            .expect("queued");
+        sender
+            .try_send_notified(
+                Command::HandoverAbandoned {
+                    call: call_id(1),
+                    handover: HandoverId(1),
+                    reason: AbandonReason::Cancelled,
+                    at_ms: T0 + 300,
+                },
+                report_to(&tx, 3),
+            )
+            .expect("queued");
+        sender.try_send(ended(1)).expect("queued");
+        drop(tx);
+        drop(sender);
+        let report = batcher.await.expect("batcher task");
+        assert_eq!(report.committed, 6);
+        assert_eq!(report.rejected, 1);
+        let answers: Vec<_> = rx.iter().collect();
+        assert_eq!(
+            answers,
+            vec![
+                (1, Ok(Ok(Outcome::HandoverRequested))),
+                (
+                    2,
+                    Ok(Err(Rejection::UnknownHandover {
+                        call: call_id(1),
+                        handover: HandoverId(9),
+                    }))
+                ),
+                (
+                    3,
+                    Ok(Ok(Outcome::HandoverAbandoned(AbandonReason::Cancelled)))
+                ),
+            ],
+            "each callback once, in queue order, with the table's answer"
+        );
+        let record = node.read(|t| t.get(call_id(1)).cloned()).expect("call");
+        assert!(record.ended.is_some());
+        assert_eq!(record.handovers.len(), 1);
+        match Arc::try_unwrap(node) {
+            Ok(node) => node.shutdown().await.expect("shutdown"),
+            Err(_) => panic!("the node is still shared"),
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_notified_command_that_is_not_queued_hears_why_at_once() {
+    bounded(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let node = ClusterNode::open(ME, dir.path(), OneNode)
+            .await
+            .expect("open");
+        let (sender, batcher) = node.batcher(BatcherOptions {
+            max_batch: 4,
+            capacity: 1,
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        sender.try_send(created(1, ME)).expect("queued");
+        match sender.try_send_notified(confirmed(1), report_to(&tx, 1)) {
+            Err(EnqueueError::Full(command)) => assert_eq!(*command, confirmed(1)),
+            other => panic!("expected Full, got {other:?}"),
+        }
+        assert_eq!(rx.try_recv(), Ok((1, Err(NotCommitted::QueueFull))));
+        drop(sender);
+        assert!(batcher.await.expect("batcher task").all_written());
+        node.shutdown().await.expect("shutdown");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn notified_commands_hear_of_a_stopped_raft() {
+    bounded(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let node = ClusterNode::open(ME, dir.path(), OneNode)
+            .await
+            .expect("open");
+        let (sender, batcher) = node.batcher(BatcherOptions {
+            max_batch: 2,
+            capacity: 64,
+        });
+        node.shutdown().await.expect("shutdown");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // The first batch (0, 1) fails; 2 and 3 are still queued and dropped.
+        for i in 0..4 {
+            sender
+                .try_send_notified(created(i, ME), report_to(&tx, i))
+                .expect("queued");
+        }
+        let report = batcher.await.expect("batcher task");
+        assert_eq!(report.failed, 4);
+        let answers: Vec<_> = rx.try_iter().collect();
+        assert_eq!(
+            answers,
+            (0..4)
+                .map(|i| (i, Err(NotCommitted::Stopped)))
+                .collect::<Vec<_>>()
+        );
+        // Once the batcher is gone, a new command is refused and told so.
+        assert!(sender.is_closed());
+        match sender.try_send_notified(created(9, ME), report_to(&tx, 9)) {
+            Err(EnqueueError::Closed(command)) => assert_eq!(*command, created(9, ME)),
+            other => panic!("expected Closed, got {other:?}"),
+        }
+        assert_eq!(rx.try_recv(), Ok((9, Err(NotCommitted::Closed))));
     })
     .await;
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use baton_raft::{
-    ClusterNode, Command, HandoverDecision, HandoverId, LegRole, NodeId, OneNode, OpenError,
-    Outcome, PeerError, PeerNetwork, RaftReply, RaftRpc, Rejection, StoreError,
+    AbandonReason, Abandoned, ClusterNode, Command, HandoverDecision, HandoverId, LegRole, NodeId,
+    OneNode, OpenError, Outcome, PeerError, PeerNetwork, RaftReply, RaftRpc, Rejection, StoreError,
 };
 use fixture::{bounded, call_id, confirmed, created, dialog, media, T0};
 use openraft::raft::VoteRequest;
@@ -111,11 +111,51 @@ async fn a_handover_and_its_audit_trail_survive_a_restart() {
                 },
                 Ok(Outcome::BridgeSwapped),
             ),
+            // The swap freed the call: a second pull, rolled back after its
+            // approval.
+            (
+                Command::HandoverRequested {
+                    call,
+                    handover: HandoverId(2),
+                    leg: LegRole::Caller,
+                    requested_by: "sip:caller1-car@example.com".into(),
+                    node: ME,
+                    requested_at_ms: T0 + 40,
+                },
+                Ok(Outcome::HandoverRequested),
+            ),
+            (
+                Command::HandoverDecided {
+                    call,
+                    handover: HandoverId(2),
+                    decision: HandoverDecision::Approved {
+                        keep_listening: false,
+                    },
+                    decided_by: "sip:caller1-desk@example.com".into(),
+                    decided_at_ms: T0 + 50,
+                },
+                Ok(Outcome::HandoverDecided(HandoverDecision::Approved {
+                    keep_listening: false,
+                })),
+            ),
+            (
+                Command::HandoverAbandoned {
+                    call,
+                    handover: HandoverId(2),
+                    reason: AbandonReason::RolledBack,
+                    at_ms: T0 + 60,
+                },
+                Ok(Outcome::HandoverAbandoned(AbandonReason::RolledBack)),
+            ),
         ];
         for (command, want) in steps {
             assert_eq!(node.propose(command).await.expect("committed"), want);
         }
         let before = node.read(|t| t.get(call).cloned()).expect("call");
+        // The trail is in the snapshot, not only in the log.
+        node.snapshot(Duration::from_secs(30))
+            .await
+            .expect("snapshot");
         node.shutdown().await.expect("shutdown");
 
         let node = ClusterNode::open(ME, dir.path(), OneNode)
@@ -125,8 +165,16 @@ async fn a_handover_and_its_audit_trail_survive_a_restart() {
         assert_eq!(after, before);
         assert_eq!(after.caller.as_ref().map(|l| &l.dialog), Some(&dialog(2)));
         assert_eq!(after.listeners.len(), 1, "the original device listens on");
-        assert_eq!(after.handovers.len(), 1);
+        assert_eq!(after.handovers.len(), 2);
         assert_eq!(after.handovers[0].swapped_at_ms, Some(T0 + 30));
+        assert_eq!(
+            after.handovers[1].abandoned,
+            Some(Abandoned {
+                reason: AbandonReason::RolledBack,
+                at_ms: T0 + 60
+            })
+        );
+        assert!(after.pending_handover.is_none());
         node.shutdown().await.expect("shutdown");
     })
     .await;

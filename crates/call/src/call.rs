@@ -4,6 +4,11 @@
 //! rewriting SDP so that both sides send media to the relay.
 
 use crate::b2bua::{B2bua, CallResult, Command, Input};
+use crate::handover::Input as PullInput;
+use crate::log::{HandoverNumber, LegRecord};
+use crate::pull::{HandoverPolicy, Pull, OWN_REQUEST};
+use crate::{DialogPhase, UserDialog};
+use std::collections::HashSet;
 use crate::ids::{CallNumber, LegIndex};
 use crate::leg::{LegActor, LegArgs, LegEvent, LegMsg, LegRole};
 use crate::log::CallLog;
@@ -49,6 +54,43 @@ pub enum CallMsg {
     MediaTimeout,
     /// The linger after the end is over: stop.
     Stop,
+    /// A switch request (handover) for leg `moving`, arrived as the INVITE
+    /// of the new leg `index` (the router checked user and dialog).
+    Pull {
+        /// The new device's leg.
+        index: LegIndex,
+        /// The leg that would move (the original device's).
+        moving: LegIndex,
+        /// The new device's INVITE.
+        invite: Box<Message>,
+        /// Its flow.
+        flow: Flow,
+    },
+    /// The log answered for a handover step.
+    HandoverCommitted {
+        /// The attempt.
+        handover: HandoverNumber,
+        /// Committed (else it never will be).
+        ok: bool,
+    },
+    /// The relay saw a decision key (RFC 4733) from a leg's device.
+    Key {
+        /// The leg.
+        leg: LegIndex,
+        /// The event code (1, 2, 3).
+        key: u8,
+    },
+    /// The authorization window of an attempt closed.
+    AuthorizationTimeout(HandoverNumber),
+    /// The relay spliced B's stream into R's.
+    Spliced {
+        /// When B's first packet was sent to R.
+        first_new_at: Instant,
+        /// R's silence between A's last packet and B's first.
+        gap: Duration,
+        /// Packet intervals R got nothing in.
+        missed: u32,
+    },
     /// The node is shutting down: end the call on both sides.
     Shutdown,
 }
@@ -85,6 +127,12 @@ pub struct CallArgs {
     pub strict_latching: bool,
     /// The replicated log of call state.
     pub log: Arc<dyn CallLog>,
+    /// The caller's user name (authenticated).
+    pub caller_user: String,
+    /// The callee's user name.
+    pub callee_user: String,
+    /// What handovers may do.
+    pub handover: HandoverPolicy,
 }
 
 /// The call actor.
@@ -94,23 +142,51 @@ pub struct CallActor;
 /// A call's state.
 #[derive(Debug)]
 pub struct CallState {
-    call: CallNumber,
+    pub(crate) call: CallNumber,
     b2bua: B2bua,
-    legs: HashMap<LegIndex, ActorRef<LegMsg>>,
-    media: ActorRef<MediaMsg>,
-    relay_addr: HashMap<LegIndex, SocketAddr>,
+    pub(crate) legs: HashMap<LegIndex, ActorRef<LegMsg>>,
+    pub(crate) media: ActorRef<MediaMsg>,
+    pub(crate) relay_addr: HashMap<LegIndex, SocketAddr>,
     /// The last SDP each fork sent (provisional or answer).
-    fork_sdp: HashMap<usize, Bytes>,
+    pub(crate) fork_sdp: HashMap<usize, Bytes>,
     /// `o=` for the caller's side, stable across responses (RFC 3264 §8).
-    origin_to_caller: OriginRewriter,
+    pub(crate) origin_to_caller: OriginRewriter,
     /// `o=` for the callee's side.
-    origin_to_callee: OriginRewriter,
-    notices: UnboundedSender<CallNotice>,
-    log: Arc<dyn CallLog>,
+    pub(crate) origin_to_callee: OriginRewriter,
+    pub(crate) notices: UnboundedSender<CallNotice>,
+    pub(crate) log: Arc<dyn CallLog>,
     /// The caller's INVITE had no SDP: its answer comes in its ACK.
-    late_offer: bool,
-    started: Instant,
-    ended: bool,
+    pub(crate) late_offer: bool,
+    pub(crate) started: Instant,
+    pub(crate) ended: bool,
+    pub(crate) ctx: SignallingContext,
+    /// The call's current two ends: the caller's side (the caller's leg,
+    /// or the device that took it over) and the callee's side (the
+    /// answered fork, or its successor).
+    pub(crate) caller_side: LegIndex,
+    pub(crate) callee_side: Option<LegIndex>,
+    /// The last SDP each leg sent.
+    pub(crate) remote_sdp: HashMap<LegIndex, Bytes>,
+    /// The answer of the initial exchange: its first codec is the call's.
+    pub(crate) answer_sdp: Option<Bytes>,
+    /// Confirmed dialogs by leg.
+    pub(crate) records: HashMap<LegIndex, LegRecord>,
+    /// The user of a device leg, whether the device sent the INVITE, and
+    /// the remote party's identity.
+    pub(crate) leg_users: HashMap<LegIndex, (String, bool, String)>,
+    pub(crate) callee_user: String,
+    pub(crate) caller_aor: String,
+    pub(crate) callee_aor: String,
+    /// `o=` for legs of new devices.
+    pub(crate) origins: HashMap<LegIndex, OriginRewriter>,
+    /// The handover in progress or the last one.
+    pub(crate) pull: Option<Pull>,
+    pub(crate) next_handover: u64,
+    pub(crate) policy: HandoverPolicy,
+    /// Original devices listening after a grant-monitor.
+    pub(crate) monitors: HashSet<LegIndex>,
+    /// Legs that left the call's bridge (replaced devices).
+    pub(crate) retired: HashSet<LegIndex>,
 }
 
 impl Actor for CallActor {
@@ -139,6 +215,7 @@ impl Actor for CallActor {
         let relay_ip = args.media_ip;
         let caller_offer = (!args.invite.body.is_empty()).then(|| args.invite.body.clone());
         let caller_media = caller_offer.as_deref().and_then(media_address);
+        let ctx = args.ctx.clone();
         let (caller_leg, _) = Actor::spawn_linked(
             None,
             LegActor,
@@ -169,7 +246,33 @@ impl Actor for CallActor {
             late_offer: caller_offer.is_none(),
             started: Instant::now(),
             ended: false,
+            ctx,
+            caller_side: LegIndex::CALLER,
+            callee_side: None,
+            remote_sdp: HashMap::new(),
+            answer_sdp: None,
+            records: HashMap::new(),
+            leg_users: HashMap::from([(
+                LegIndex::CALLER,
+                (args.caller_user.clone(), true, uri_of(&args.to)),
+            )]),
+            callee_user: args.callee_user.clone(),
+            caller_aor: args.from.clone(),
+            callee_aor: args.to.clone(),
+            origins: HashMap::new(),
+            pull: None,
+            // Unique across restarts, like call numbers: from the clock.
+            next_handover: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64)
+                .saturating_mul(1000),
+            policy: args.handover,
+            monitors: HashSet::new(),
+            retired: HashSet::new(),
         };
+        if let Some(offer) = &caller_offer {
+            state.remote_sdp.insert(LegIndex::CALLER, offer.clone());
+        }
         let Some(addr) = state.open_media(LegIndex::CALLER, caller_media).await else {
             // No relay ports: the call cannot be anchored, so it is refused
             // (503: try another node) rather than placed without media.
@@ -252,7 +355,7 @@ impl Actor for CallActor {
                 }
                 None
             }
-            CallMsg::Leg { index, event } => state.input_for(index, event),
+            CallMsg::Leg { index, event } => state.input_for(&myself, index, event),
             CallMsg::NoAnswerTimeout => Some(Input::NoAnswerTimeout),
             CallMsg::Shutdown => Some(Input::Shutdown),
             CallMsg::MediaTimeout => {
@@ -261,6 +364,39 @@ impl Actor for CallActor {
             }
             CallMsg::Stop => {
                 myself.stop(None);
+                None
+            }
+            CallMsg::Pull {
+                index,
+                moving,
+                invite,
+                flow,
+            } => {
+                state.pull(&myself, index, moving, *invite, flow).await;
+                None
+            }
+            CallMsg::HandoverCommitted { handover, ok } => {
+                state.handover_committed(&myself, handover, ok);
+                None
+            }
+            CallMsg::Key { leg, key } => {
+                let decision = char::from_digit(u32::from(key), 10)
+                    .and_then(crate::handover::Decision::from_key);
+                if let Some(d) = decision {
+                    state.decide(&myself, leg, d);
+                }
+                None
+            }
+            CallMsg::AuthorizationTimeout(number) => {
+                state.authorization_timeout(&myself, number);
+                None
+            }
+            CallMsg::Spliced {
+                first_new_at,
+                gap,
+                missed,
+            } => {
+                state.spliced(first_new_at, gap, missed);
                 None
             }
         };
@@ -292,7 +428,7 @@ impl Actor for CallActor {
 }
 
 impl CallState {
-    async fn open_media(&self, leg: LegIndex, expected: Option<SocketAddr>) -> Option<SocketAddr> {
+    pub(crate) async fn open_media(&self, leg: LegIndex, expected: Option<SocketAddr>) -> Option<SocketAddr> {
         let opened = ractor::call!(self.media, |reply| MediaMsg::Open {
             leg,
             expected,
@@ -308,12 +444,53 @@ impl CallState {
         }
     }
 
-    fn input_for(&mut self, index: LegIndex, event: LegEvent) -> Option<Input> {
-        match (index.fork_number(), event) {
+    fn input_for(
+        &mut self,
+        myself: &ActorRef<CallMsg>,
+        index: LegIndex,
+        event: LegEvent,
+    ) -> Option<Input> {
+        let b_pending = self
+            .pull
+            .as_ref()
+            .is_some_and(|p| p.b == index && p.machine.is_pending());
+        if b_pending {
+            self.b_event(myself, index, event);
+            return None;
+        }
+        let is_side = index == self.caller_side || Some(index) == self.callee_side;
+        let is_pulled = self.pull.as_ref().is_some_and(|p| p.b == index);
+        if self.retired.contains(&index) || (is_pulled && !is_side) {
+            self.retired_event(index, event);
+            return None;
+        }
+        if let LegEvent::Request {
+            id,
+            method: sip_message::Method::INFO,
+            content_type,
+            body,
+        } = &event
+        {
+            if let Some(code) = self.info_decision(myself, index, content_type.as_deref(), body) {
+                self.answer_leg(index, *id, code);
+                return None;
+            }
+        }
+        let fork = if index == self.caller_side {
+            None
+        } else if Some(index) == self.callee_side {
+            self.b2bua.answered_fork()
+        } else {
+            index.fork_number()
+        };
+        match (fork, event) {
             (None, LegEvent::Cancelled) => Some(Input::CallerCancel),
             (None, LegEvent::Bye) => Some(Input::CallerBye),
             (None, LegEvent::AckTimeout) => Some(Input::CallerAckTimeout),
             (None, LegEvent::Acked { sdp }) => {
+                if let Some(body) = &sdp {
+                    self.remote_sdp.insert(index, body.clone());
+                }
                 // Late offer: the caller's answer came in its ACK; the
                 // answered fork's ACK carries it, anchored (RFC 3264).
                 if self.late_offer {
@@ -332,9 +509,22 @@ impl CallState {
                 metrics::counter!(m::CALLS_SESSION_EXPIRED).increment(1);
                 Some(Input::SessionExpired)
             }
-            (_, LegEvent::Confirmed(mut record)) => {
+            (fork, LegEvent::Confirmed(mut record)) => {
+                // Only the call's two ends are its dialogs: a fork that
+                // answered too late is hung up, not recorded.
+                if !is_side {
+                    return None;
+                }
                 record.relay = self.relay_addr.get(&index).copied();
-                self.log.leg_confirmed(self.call, *record);
+                self.log.leg_confirmed(self.call, (*record).clone());
+                self.records.insert(index, *record);
+                if fork.is_some() {
+                    self.leg_users.insert(
+                        index,
+                        (self.callee_user.clone(), false, uri_of(&self.caller_aor)),
+                    );
+                }
+                self.announce(index, DialogPhase::Confirmed);
                 None
             }
             (Some(fork), LegEvent::Provisional { code, sdp }) => {
@@ -342,6 +532,9 @@ impl CallState {
                 Some(Input::ForkProvisional { fork, code })
             }
             (Some(fork), LegEvent::Answered { sdp }) => {
+                if self.answer_sdp.is_none() {
+                    self.answer_sdp = sdp.clone();
+                }
                 self.remember_fork_sdp(fork, index, sdp);
                 Some(Input::ForkAnswered { fork })
             }
@@ -377,14 +570,143 @@ impl CallState {
     }
 
     /// The other side of an answered call.
-    fn peer_of(&self, index: LegIndex) -> Option<LegIndex> {
-        let answered = LegIndex::fork(self.b2bua.answered_fork()?);
-        if index == LegIndex::CALLER {
-            Some(answered)
-        } else if index == answered {
-            Some(LegIndex::CALLER)
+    pub(crate) fn peer_of(&self, index: LegIndex) -> Option<LegIndex> {
+        let callee = self.callee_side?;
+        if index == self.caller_side {
+            Some(callee)
+        } else if index == callee {
+            Some(self.caller_side)
         } else {
             None
+        }
+    }
+
+    /// Moves the call's end held by `old` to `new` (a handover swap, or
+    /// its roll-back).
+    pub(crate) fn replace_side(&mut self, old: LegIndex, new: LegIndex) {
+        if self.caller_side == old {
+            self.caller_side = new;
+        } else if self.callee_side == Some(old) {
+            self.callee_side = Some(new);
+        }
+    }
+
+    /// The user whose device holds `leg`.
+    pub(crate) fn user_of_side(&self, leg: LegIndex) -> (String, String) {
+        self.leg_users
+            .get(&leg)
+            .map(|(u, _, r)| (u.clone(), r.clone()))
+            .unwrap_or_default()
+    }
+
+    /// The codec of the call: the first of the initial answer.
+    pub(crate) fn call_codec(&self) -> Option<sdp::Codec> {
+        let body = self
+            .answer_sdp
+            .as_ref()
+            .or_else(|| self.remote_sdp.get(&self.caller_side))?;
+        let d = SessionDescription::parse(body).ok()?;
+        let media = d.media(0)?;
+        media.codecs().into_iter().find(|c| !c.is_telephone_event())
+    }
+
+    /// Tells the router (and dialog-event subscribers) about a device
+    /// dialog of this call.
+    pub(crate) fn announce(&self, leg: LegIndex, phase: DialogPhase) {
+        let (Some(record), Some((user, initiator, remote))) =
+            (self.records.get(&leg), self.leg_users.get(&leg))
+        else {
+            return;
+        };
+        let dialog = UserDialog {
+            call: self.call,
+            leg,
+            user: user.clone(),
+            call_id: record.sip_call_id.clone(),
+            device_tag: record.remote_tag.clone(),
+            baton_tag: record.local_tag.clone(),
+            initiator: *initiator,
+            device_contact: record.remote_target.clone(),
+            remote_identity: remote.clone(),
+            phase,
+            on_hold: false,
+        };
+        let _ = self.notices.send(CallNotice::Dialog(Box::new(dialog)));
+    }
+
+    /// Answers a request a leg reported, without relaying it.
+    pub(crate) fn answer_leg(&self, leg: LegIndex, id: u64, code: u16) {
+        if let Some(l) = self.legs.get(&leg) {
+            let _ = l.cast(LegMsg::AnswerRequest {
+                id,
+                code,
+                content_type: None,
+                body: Bytes::new(),
+            });
+        }
+    }
+
+    /// An event of the new device's leg while its handover is pending.
+    fn b_event(&mut self, myself: &ActorRef<CallMsg>, index: LegIndex, event: LegEvent) {
+        match event {
+            LegEvent::Cancelled => {
+                if let Some(l) = self.legs.get(&index) {
+                    let _ = l.cast(LegMsg::Respond {
+                        code: 487,
+                        sdp: None,
+                    });
+                }
+                self.pull_input(myself, PullInput::Cancelled);
+            }
+            LegEvent::Confirmed(mut record) => {
+                record.relay = self.relay_addr.get(&index).copied();
+                if let Some(p) = self.pull.as_mut() {
+                    p.b_record = Some(*record);
+                }
+            }
+            LegEvent::Acked { sdp } => {
+                if let Some(body) = sdp {
+                    // A late offer: B's answer came in its ACK.
+                    let _ = self.media.cast(MediaMsg::SetRemote {
+                        leg: index,
+                        remote: media_address(&body),
+                    });
+                    if let Some(r) = self.pull.as_mut().and_then(|p| p.b_record.as_mut()) {
+                        r.remote_sdp = String::from_utf8_lossy(&body).into_owned();
+                    }
+                    self.remote_sdp.insert(index, body);
+                }
+                self.pull_input(myself, PullInput::Acked);
+            }
+            LegEvent::AckTimeout | LegEvent::Bye | LegEvent::Failed { .. } => {
+                self.pull_input(myself, PullInput::Failed);
+            }
+            LegEvent::Request { id, .. } => self.answer_leg(index, id, 491),
+            _ => {}
+        }
+    }
+
+    /// An event of a leg that left the call (a replaced device, a
+    /// listener, a refused or rolled-back new device).
+    fn retired_event(&mut self, index: LegIndex, event: LegEvent) {
+        match event {
+            LegEvent::Bye => {
+                if self.monitors.remove(&index) {
+                    // The listener hung up: R and B carry on untouched.
+                    let _ = self.media.cast(MediaMsg::StopMonitor(index));
+                    let _ = self.media.cast(MediaMsg::Release(index));
+                }
+            }
+            LegEvent::Request { id, method, .. } => {
+                let code = if method == sip_message::Method::INFO {
+                    200
+                } else {
+                    // A listener cannot renegotiate a session it only hears.
+                    488
+                };
+                self.answer_leg(index, id, code);
+            }
+            _ => {}
         }
     }
 
@@ -399,6 +721,11 @@ impl CallState {
         content_type: Option<String>,
         body: Bytes,
     ) {
+        let swapping = self.pull.as_ref().is_some_and(|p| p.machine.is_swapping());
+        if swapping && method != sip_message::Method::INFO {
+            // The bridge is between two devices: R tries again later.
+            return self.answer_leg(from, id, 491);
+        }
         let Some(to) = self.peer_of(from) else {
             if let Some(leg) = self.legs.get(&from) {
                 let _ = leg.cast(LegMsg::AnswerRequest {
@@ -443,6 +770,11 @@ impl CallState {
         content_type: Option<String>,
         body: Bytes,
     ) {
+        if origin == OWN_REQUEST {
+            // The answer to Baton's own request (the authorization INFO)
+            // only confirms receipt.
+            return;
+        }
         let (code, content_type, body) =
             match self.rewrite_for(answered_on, origin, content_type.as_deref(), body) {
                 Some(body) => (code, content_type, body),
@@ -478,7 +810,9 @@ impl CallState {
             return Some(body);
         }
         let relay = self.relay_addr.get(&to).copied()?;
-        let origin = if to == LegIndex::CALLER {
+        let origin = if let Some(o) = self.origins.get_mut(&to) {
+            o
+        } else if to == LegIndex::CALLER {
             &mut self.origin_to_caller
         } else {
             &mut self.origin_to_callee
@@ -490,11 +824,13 @@ impl CallState {
             leg: from,
             remote: media_address(&body),
         });
+        self.remote_sdp.insert(from, body);
         Some(rewritten)
     }
 
     fn remember_fork_sdp(&mut self, fork: usize, index: LegIndex, sdp: Option<Bytes>) {
         if let Some(sdp) = sdp {
+            self.remote_sdp.insert(index, sdp.clone());
             let _ = self.media.cast(MediaMsg::SetRemote {
                 leg: index,
                 remote: media_address(&sdp),
@@ -526,16 +862,22 @@ impl CallState {
                 }
             }
             Command::AckAndBye(fork) | Command::ByeFork(fork) => {
-                if let Some(l) = leg(self, LegIndex::fork(fork)) {
+                // The answered fork's end may have moved to a new device.
+                let index = match self.callee_side {
+                    Some(side) if self.b2bua.answered_fork() == Some(fork) => side,
+                    _ => LegIndex::fork(fork),
+                };
+                if let Some(l) = leg(self, index) {
                     let _ = l.cast(LegMsg::Bye);
                 }
             }
             Command::ByeCaller => {
-                if let Some(l) = leg(self, LegIndex::CALLER) {
+                if let Some(l) = leg(self, self.caller_side) {
                     let _ = l.cast(LegMsg::Bye);
                 }
             }
             Command::ConnectMedia(fork) => {
+                self.callee_side = Some(LegIndex::fork(fork));
                 let _ = self.media.cast(MediaMsg::Connect {
                     a: LegIndex::CALLER,
                     b: LegIndex::fork(fork),
@@ -547,6 +889,16 @@ impl CallState {
 
     fn end(&mut self, myself: &ActorRef<CallMsg>, result: CallResult) {
         self.ended = true;
+        self.pull_call_ended(myself);
+        for listener in std::mem::take(&mut self.monitors) {
+            if let Some(l) = self.legs.get(&listener) {
+                let _ = l.cast(LegMsg::Bye);
+            }
+        }
+        let sides = [Some(self.caller_side), self.callee_side];
+        for side in sides.into_iter().flatten() {
+            self.announce(side, DialogPhase::Terminated { replaced: false });
+        }
         self.log.call_ended(self.call, result);
         metrics::counter!(m::CALLS_TOTAL, "result" => result.label()).increment(1);
         tracing::debug!(call = %self.call, result = result.label(), "call ended");
@@ -562,8 +914,16 @@ impl CallState {
 /// How long a finished call's legs stay to absorb retransmissions.
 const LINGER: Duration = Duration::from_secs(4);
 
+/// The URI inside a name-addr (`"Alice" <sip:alice@x>` → `sip:alice@x`).
+fn uri_of(name_addr: &str) -> String {
+    match (name_addr.find('<'), name_addr.rfind('>')) {
+        (Some(open), Some(close)) if open < close => name_addr[open + 1..close].to_string(),
+        _ => name_addr.trim().to_string(),
+    }
+}
+
 /// The address a description asks media to be sent to (first stream).
-fn media_address(sdp: &[u8]) -> Option<SocketAddr> {
+pub(crate) fn media_address(sdp: &[u8]) -> Option<SocketAddr> {
     let description = SessionDescription::parse(sdp).ok()?;
     let media = description.media(0)?;
     let ip = media.connection_address()?;
@@ -572,7 +932,7 @@ fn media_address(sdp: &[u8]) -> Option<SocketAddr> {
 
 /// `sdp` with its first stream pointed at `relay`, every other stream
 /// disabled (the relay anchors one stream per call today), and Baton's `o=`.
-fn anchored(sdp: &[u8], relay: SocketAddr, origin: &mut OriginRewriter) -> Option<Bytes> {
+pub(crate) fn anchored(sdp: &[u8], relay: SocketAddr, origin: &mut OriginRewriter) -> Option<Bytes> {
     let mut description = SessionDescription::parse(sdp).ok()?;
     description.validate().ok()?;
     description.anchor(0, relay.ip(), relay.port()).ok()?;

@@ -104,6 +104,8 @@ pub enum LegMsg {
     Cancel,
     /// End the dialog with a BYE (either role).
     Bye,
+    /// End the dialog with a BYE carrying this `Reason` header (RFC 3326).
+    ByeWithReason(&'static str),
     /// Send the ACK held back for a late offer, with the answer (UAC leg).
     Ack {
         /// The answer, anchored for this leg.
@@ -377,7 +379,8 @@ impl Actor for LegActor {
             }
             LegMsg::Respond { code, sdp } => state.respond(now, code, sdp),
             LegMsg::Cancel => state.cancel(now),
-            LegMsg::Bye => state.bye(now),
+            LegMsg::Bye => state.bye(now, None),
+            LegMsg::ByeWithReason(reason) => state.bye(now, Some(reason)),
             LegMsg::Ack { sdp } => state.send_late_ack(sdp),
             LegMsg::SessionTimer => state.session_timer(now),
             LegMsg::SendRequest {
@@ -974,7 +977,7 @@ impl LegState {
         }
     }
 
-    fn bye(&mut self, now: Instant) {
+    fn bye(&mut self, now: Instant, reason: Option<&'static str>) {
         // A 2xx to a late offer may still wait for its ACK: ACK before BYE.
         if !self.is_uas && self.ack.is_none() {
             self.send_late_ack(None);
@@ -988,6 +991,9 @@ impl LegState {
         dialog.terminate();
         self.two_xx = None;
         self.stamp(&mut bye, true);
+        if let Some(reason) = reason {
+            bye.headers.push(HeaderName::Reason, reason);
+        }
         let _ = self
             .layer
             .send_request(now, bye, self.flow, self.flow.is_reliable());

@@ -20,8 +20,10 @@ pub mod log;
 mod media;
 pub mod metrics;
 mod net;
+mod pull;
 
 pub use call::{CallActor, CallArgs, CallMsg};
+pub use pull::{HandoverPolicy, HANDOVER_JSON};
 pub use leg::{LegEvent, LegMsg};
 pub use net::{to_flow, to_target, SignallingContext};
 

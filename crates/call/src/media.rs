@@ -42,6 +42,36 @@ pub enum MediaMsg {
     Release(LegIndex),
     /// Check for dead media.
     CheckIdle,
+    /// The handover swap: the bridge end `old` moves to `new`; R's stream
+    /// continues (see `BridgeHandle::repoint`). The splice is reported to
+    /// the call as `CallMsg::Spliced` once B's first packet reached R.
+    Repoint {
+        /// The leg leaving the bridge.
+        old: LegIndex,
+        /// The leg taking its place.
+        new: LegIndex,
+    },
+    /// Ask a leg's device for a decision: a prompt tone in its audio, and
+    /// its keys 1, 2 and 3 (RFC 4733) consumed and reported to the call.
+    Authorize {
+        /// The device's leg.
+        leg: LegIndex,
+        /// The device's `telephone-event` payload type, if it has one.
+        telephone_event: Option<u8>,
+        /// How long the prompt plays.
+        prompt: Duration,
+    },
+    /// The question is over: prompt and key watch off.
+    Withdraw(LegIndex),
+    /// This leg (out of the bridge) hears the mix of the bridge's two ends.
+    Monitor(LegIndex),
+    /// This leg stops listening.
+    StopMonitor(LegIndex),
+    /// Look for the last re-point's splice (retried a few times).
+    CheckSplice {
+        /// Retries left.
+        left: u8,
+    },
 }
 
 /// Start-up arguments.
@@ -145,6 +175,59 @@ impl Actor for MediaBridgeActor {
                     h.close();
                 }
             }
+            MediaMsg::Repoint { old, new } => state.repoint(&myself, old, new),
+            MediaMsg::Authorize {
+                leg,
+                telephone_event,
+                prompt,
+            } => {
+                if let Some(h) = state.legs.get(&leg) {
+                    h.play_prompt(prompt);
+                    if let Some(pt) = telephone_event {
+                        let call = state.call_ref.clone();
+                        let sink: media_relay::KeySink = Arc::new(move |key| {
+                            let _ = call.cast(CallMsg::Key { leg, key });
+                        });
+                        h.watch_keys(pt, &DECISION_KEYS, sink);
+                    }
+                }
+            }
+            MediaMsg::Withdraw(leg) => {
+                if let Some(h) = state.legs.get(&leg) {
+                    h.stop_prompt();
+                    h.unwatch_keys();
+                }
+            }
+            MediaMsg::Monitor(leg) => {
+                if let (Some((bridge, _, _)), Some(h)) = (&state.bridge, state.legs.get(&leg)) {
+                    if let Err(e) = state.relay.monitor(bridge, h) {
+                        tracing::warn!(error = %e, "cannot let the original device listen");
+                    }
+                }
+            }
+            MediaMsg::StopMonitor(leg) => {
+                if let Some(h) = state.legs.get(&leg) {
+                    h.stop_monitor();
+                }
+            }
+            MediaMsg::CheckSplice { left } => {
+                let splice = state.bridge.as_ref().and_then(|(b, _, _)| b.last_splice());
+                match splice {
+                    Some(s) => {
+                        let _ = state.call_ref.cast(CallMsg::Spliced {
+                            first_new_at: s.first_new_at,
+                            gap: s.gap,
+                            missed: s.missed_packets,
+                        });
+                    }
+                    None if left > 0 => {
+                        myself.send_after(SPLICE_POLL, move || MediaMsg::CheckSplice {
+                            left: left - 1,
+                        });
+                    }
+                    None => {}
+                }
+            }
             MediaMsg::CheckIdle => {
                 if let Some((_, a, b)) = &state.bridge {
                     let now = Instant::now();
@@ -176,5 +259,36 @@ impl Actor for MediaBridgeActor {
             h.close();
         }
         Ok(())
+    }
+}
+
+/// RFC 4733 event codes of the decision keys (1 grant, 2 deny, 3 grant
+/// and monitor), consumed while a handover waits for the device.
+const DECISION_KEYS: [u8; 3] = [1, 2, 3];
+
+/// How often the splice of a re-point is looked for (B's first packet).
+const SPLICE_POLL: Duration = Duration::from_millis(10);
+
+impl MediaState {
+    fn repoint(&mut self, myself: &ActorRef<MediaMsg>, old: LegIndex, new: LegIndex) {
+        let Some((bridge, a, b)) = self.bridge.as_mut() else {
+            tracing::warn!("a re-point without a bridge");
+            return;
+        };
+        let (Some(ho), Some(hn)) = (self.legs.get(&old), self.legs.get(&new)) else {
+            return;
+        };
+        match bridge.repoint(ho, hn) {
+            Ok(()) => {
+                if *a == old {
+                    *a = new;
+                } else if *b == old {
+                    *b = new;
+                }
+                // 5 s of polls: B's first packet may take a while to come.
+                myself.send_after(SPLICE_POLL, || MediaMsg::CheckSplice { left: 250 });
+            }
+            Err(e) => tracing::warn!(error = %e, "the handover re-point failed"),
+        }
     }
 }

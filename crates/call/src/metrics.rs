@@ -13,6 +13,28 @@ pub const CALLS_MEDIA_TIMEOUT: &str = "baton_calls_media_timeout_total";
 /// timer (RFC 4028) ran out.
 pub const CALLS_SESSION_EXPIRED: &str = "baton_calls_session_expired_total";
 
+/// `baton_handovers_total{result}`: handover attempts by how they ended
+/// (granted, granted_monitor, denied, timeout, cancelled, rejected,
+/// call_ended, rolled_back, failed).
+pub const HANDOVERS_TOTAL: &str = "baton_handovers_total";
+/// `baton_handover_authorization_seconds`: A asked → A decided (or the
+/// window closed, or the question was withdrawn).
+pub const HANDOVER_AUTHORIZATION_SECONDS: &str = "baton_handover_authorization_seconds";
+/// `baton_handover_swap_seconds`: grant committed → B's first packet sent
+/// to R.
+pub const HANDOVER_SWAP_SECONDS: &str = "baton_handover_swap_seconds";
+/// `baton_handover_rtp_gap_seconds`: R's last packet from A → its first
+/// from B, at each swap.
+pub const HANDOVER_RTP_GAP_SECONDS: &str = "baton_handover_rtp_gap_seconds";
+/// `baton_handover_rtp_missed_packets_total`: packetization intervals R
+/// got nothing in around swaps.
+pub const HANDOVER_RTP_MISSED: &str = "baton_handover_rtp_missed_packets_total";
+/// `baton_handover_log_failures_total`: handover steps the log did not
+/// commit (nothing moved on them).
+pub const HANDOVER_LOG_FAILURES: &str = "baton_handover_log_failures_total";
+/// `baton_handover_sdp_rejected_total`: switch requests refused `488`.
+pub const SDP_REJECTED_HANDOVER: &str = "baton_handover_sdp_rejected_total";
+
 /// Describes the metrics above (call once, after the recorder is installed).
 pub fn describe() {
     metrics::describe_gauge!(CALLS_ACTIVE, "Calls in progress");
@@ -26,5 +48,35 @@ pub fn describe() {
         CALLS_MEDIA_TIMEOUT,
         "Calls ended because their media went silent"
     );
+    metrics::describe_counter!(HANDOVERS_TOTAL, "Handover attempts by result");
+    metrics::describe_histogram!(
+        HANDOVER_AUTHORIZATION_SECONDS,
+        metrics::Unit::Seconds,
+        "From asking the original device to its decision"
+    );
+    metrics::describe_histogram!(
+        HANDOVER_SWAP_SECONDS,
+        metrics::Unit::Seconds,
+        "From the committed grant to the new device's first packet at the remote party"
+    );
+    metrics::describe_histogram!(
+        HANDOVER_RTP_GAP_SECONDS,
+        metrics::Unit::Seconds,
+        "Silence the remote party heard at a swap"
+    );
+    metrics::describe_counter!(
+        HANDOVER_RTP_MISSED,
+        "Packet intervals the remote party missed around swaps"
+    );
+    for result in [
+        "granted",
+        "granted_monitor",
+        "denied",
+        "timeout",
+        "cancelled",
+        "rejected",
+    ] {
+        metrics::counter!(HANDOVERS_TOTAL, "result" => result).increment(0);
+    }
     metrics::gauge!(CALLS_ACTIVE).set(0.0);
 }

@@ -84,6 +84,18 @@ pub enum RelayError {
         /// The leg.
         leg: LegId,
     },
+    /// A leg cannot monitor a bridge it is an end of.
+    #[error("leg {leg} is an end of the bridge it would monitor")]
+    MonitorOwnBridge {
+        /// The would-be listener.
+        leg: LegId,
+    },
+    /// The bridge end already feeds another listener's monitor.
+    #[error("leg {leg} already feeds a monitor")]
+    AlreadyMonitored {
+        /// The bridge end.
+        leg: LegId,
+    },
     /// The relay's workers have stopped.
     #[error("the relay is shut down")]
     Shutdown,

@@ -54,16 +54,19 @@ impl Law {
 }
 
 const MU_BIAS: i32 = 0x84;
-const MU_CLIP: i32 = 32_635;
+const MU_CLIP: i32 = 32_636; // 8159 in the 14-bit domain
 
-const MU_TABLE: [i16; 256] = table(mu_decode);
-const A_TABLE: [i16; 256] = table(a_decode);
+const MU_TABLE: [i16; 256] = table(Law::Mu);
+const A_TABLE: [i16; 256] = table(Law::A);
 
-const fn table(decode: fn(u8) -> i16) -> [i16; 256] {
+const fn table(law: Law) -> [i16; 256] {
     let mut t = [0; 256];
     let mut i = 0;
     while i < 256 {
-        t[i] = decode(i as u8);
+        t[i] = match law {
+            Law::Mu => mu_decode(i as u8),
+            Law::A => a_decode(i as u8),
+        };
         i += 1;
     }
     t
@@ -82,13 +85,18 @@ const fn mu_decode(code: u8) -> i16 {
 }
 
 fn mu_encode(sample: i16) -> u8 {
-    let s = i32::from(sample);
-    let (sign, magnitude) = if s < 0 { (0x80, -s) } else { (0, s) };
-    let biased = magnitude.min(MU_CLIP) + MU_BIAS; // 0x84..=0x7fff
-    // The segment is where the highest set bit sits above bit 7.
-    let exponent = (31 - biased.leading_zeros() as i32 - 7).clamp(0, 7);
-    let mantissa = (biased >> (exponent + 3)) & 0x0f;
-    !(sign | (exponent << 4) as u8 | mantissa as u8)
+    // 14-bit magnitude, as the reference coder works: the shift comes
+    // before the sign is taken, so negative values round away from zero.
+    let s = i32::from(sample) >> 2;
+    let (mask, magnitude) = if s < 0 { (0x7f, -s) } else { (0xff, s) };
+    let biased = magnitude.min(MU_CLIP >> 2) + (MU_BIAS >> 2); // 0x21..=0x2000
+                                                               // The segment is where the highest set bit sits above bit 5.
+    let segment = 31 - biased.leading_zeros() as i32 - 5;
+    if segment > 7 {
+        return 0x7f ^ mask;
+    }
+    let code = ((segment << 4) | ((biased >> (segment + 1)) & 0x0f)) as u8;
+    code ^ mask
 }
 
 const fn a_decode(code: u8) -> i16 {
@@ -115,7 +123,7 @@ fn a_encode(sample: i16) -> u8 {
         return 0x7f ^ mask;
     }
     // Segment 0 and 1 share a step size; above, each doubles it.
-    let segment = (32 - (magnitude >> 4).leading_zeros() as i32).max(0);
+    let segment = 32 - (magnitude >> 5).leading_zeros() as i32;
     let step = if segment < 2 { 1 } else { segment };
     let code = ((segment << 4) | ((magnitude >> step) & 0x0f)) as u8;
     code ^ mask
@@ -141,7 +149,8 @@ mod tests {
             (0x7e, -8),
             (0x7f, 0),
             (0x80, 32_124),
-            (0xe7, 372),
+            (0xe0, 372),
+            (0xe7, 260),
             (0xf0, 120),
             (0xfe, 8),
             (0xff, 0),
@@ -199,6 +208,26 @@ mod tests {
                 assert!((back - s).abs() <= bound, "{law:?} {s} -> {back}");
             }
         }
+    }
+
+    #[test]
+    fn whole_tables_agree_with_an_independent_coder() {
+        // Weighted sums over every code and every sample, computed with
+        // CPython's `audioop` (ulaw2lin, alaw2lin, lin2ulaw, lin2alaw).
+        let decoded = |law: Law| -> i64 {
+            (0..=255u8)
+                .map(|c| (i64::from(c) + 1) * i64::from(law.decode(c)))
+                .sum()
+        };
+        assert_eq!(decoded(Law::Mu), 98_107_392);
+        assert_eq!(decoded(Law::A), 100_139_008);
+        let encoded = |law: Law| -> i64 {
+            (i16::MIN..=i16::MAX)
+                .map(|s| ((i64::from(s) + 32_768) % 997) * i64::from(law.encode(s)))
+                .sum()
+        };
+        assert_eq!(encoded(Law::Mu), 2_831_842_386);
+        assert_eq!(encoded(Law::A), 3_464_935_143);
     }
 
     #[test]

@@ -58,6 +58,17 @@
 //! the new device's packets continue the old stream (see
 //! [`StreamRewriter`]).
 //!
+//! # Handover extras
+//!
+//! Off by default and free when off (one atomic load per packet): a
+//! [key watch](LegHandle::watch_keys) takes RFC 4733 key presses out of a
+//! leg's stream and reports them (the current device authorising a move);
+//! a [prompt](LegHandle::play_prompt) mixes a tone into the G.711 sent to
+//! a leg; a [monitor](Relay::monitor) lets a leg that left a bridge hear
+//! both its ends mixed; [`BridgeHandle::last_splice`] reports the gap the
+//! remote heard at the latest re-point. The audio work is G.711 only
+//! ([`Law`]).
+//!
 //! # Threads, not tasks; what is batched
 //!
 //! Forwarding runs on dedicated threads, one poller each, chosen over tokio
@@ -77,14 +88,19 @@
 #![deny(missing_docs)]
 
 mod config;
+mod dtmf;
+mod egress;
 mod error;
+mod g711;
 mod id;
 mod io;
 mod latch;
 mod leg_state;
 mod metrics;
+mod mixer;
 mod port_pool;
 mod port_range;
+mod prompt;
 mod rewriter;
 mod rtcp;
 mod rtp;
@@ -92,7 +108,9 @@ mod sequence;
 mod stats;
 
 pub use config::RelayConfig;
+pub use dtmf::KeySink;
 pub use error::{PortRangeError, RelayError};
+pub use g711::Law;
 pub use id::{LegId, Ssrc};
 pub use io::{BridgeHandle, LegHandle, Relay};
 pub use latch::{Admission, Latch};
@@ -100,7 +118,7 @@ pub use leg_state::{LegState, Port, Verdict};
 pub use metrics::describe_metrics;
 pub use port_pool::PortPool;
 pub use port_range::{PortPair, PortRange};
-pub use rewriter::{RtcpRewrite, StreamRewriter};
+pub use rewriter::{RtcpRewrite, Splice, StreamRewriter};
 pub use rtcp::{is_valid_compound, rewrite_sender};
 pub use rtp::{is_rtcp_mux, RtpHeader};
 pub use sequence::SequenceTracker;

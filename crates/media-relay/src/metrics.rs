@@ -28,7 +28,7 @@ pub fn describe_metrics() {
     );
     metrics::describe_counter!(
         DROPPED,
-        "Datagrams not forwarded, by reason (unexpected_source, malformed, no_destination, too_large, send_failed)"
+        "Datagrams not forwarded, by reason (unexpected_source, malformed, no_destination, too_large, send_failed, dtmf_consumed, monitor)"
     );
     metrics::describe_gauge!(PORTS_IN_USE, "Media port pairs allocated to legs");
 }

@@ -32,6 +32,24 @@ pub struct StreamRewriter {
     source: Option<Ssrc>,
     mapping: Option<Mapping>,
     last: Option<Last>,
+    /// The latest re-point's splice, with the epoch of the route it began.
+    splice: Option<(u64, Splice)>,
+}
+
+/// How the stream toward a remote was joined at a re-point: what the
+/// remote lived through between the old source's last packet and the new
+/// source's first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Splice {
+    /// When the new source's first packet was sent to the remote.
+    pub first_new_at: Instant,
+    /// Time between the old source's last packet and that first packet.
+    pub gap: Duration,
+    /// Packetisation intervals with no packet in the gap: the gap in
+    /// intervals, rounded, minus the one a continuous stream has. The
+    /// interval is the old stream's last timestamp step (20 ms if none
+    /// was seen).
+    pub missed_packets: u32,
 }
 
 /// The offsets that move the current source onto the old stream.
@@ -82,6 +100,7 @@ impl StreamRewriter {
             source: None,
             mapping: None,
             last: None,
+            splice: None,
         }
     }
 
@@ -97,6 +116,12 @@ impl StreamRewriter {
         if new_route || (new_ssrc && self.mapping.is_some()) {
             // A new source. Before any switch (no `last`) it is passed as
             // is; after, it continues the stream R knows.
+            if new_route {
+                if let Some(last) = self.last {
+                    let splice = last.splice_at(now, self.clock_rate);
+                    self.splice = Some((epoch, splice));
+                }
+            }
             self.epoch = epoch;
             self.mapping = self
                 .last
@@ -136,6 +161,13 @@ impl StreamRewriter {
             },
             _ => RtcpRewrite::Drop,
         }
+    }
+
+    /// The splice made by the latest switch to a new route, and that
+    /// route's epoch; `None` before any switch after which the remote had
+    /// heard something.
+    pub fn last_splice(&self) -> Option<(u64, Splice)> {
+        self.splice
     }
 
     fn remember(&mut self, out: RtpHeader, now: Instant) {
@@ -183,6 +215,20 @@ impl Last {
             ssrc: self.ssrc,
             seq_offset: sequence.wrapping_sub(first.sequence),
             ts_offset: timestamp.wrapping_sub(first.timestamp),
+        }
+    }
+}
+
+impl Last {
+    /// The splice made by a new source's first packet, sent at `now`.
+    fn splice_at(&self, now: Instant, clock_rate: u32) -> Splice {
+        let gap = now.saturating_duration_since(self.at);
+        let ptime = u128::from(self.step.max(1)) * 1_000_000_000 / u128::from(clock_rate);
+        let intervals = (gap.as_nanos() + ptime / 2) / ptime.max(1);
+        Splice {
+            first_new_at: now,
+            gap,
+            missed_packets: intervals.saturating_sub(1).min(u128::from(u32::MAX)) as u32,
         }
     }
 }
@@ -298,6 +344,43 @@ mod tests {
             .expect("current");
         assert_eq!(first_b.sequence, last.sequence + 1);
         assert_eq!(first_b.timestamp, last.timestamp + 2400, "300 ms at 8 kHz");
+    }
+
+    #[test]
+    fn a_splice_counts_the_intervals_missing_between_the_streams() {
+        let t0 = Instant::now();
+        let mut r = StreamRewriter::new(8000);
+        r.rtp(t0, 1, header(1, 10, 1000));
+        assert_eq!(r.last_splice(), None, "no switch yet");
+        r.rtp(t0 + MS20, 1, header(1, 11, 1160));
+        let at = t0 + MS20 + Duration::from_millis(100);
+        r.rtp(at, 2, header(2, 500, 77));
+        let (epoch, s) = r.last_splice().expect("spliced");
+        assert_eq!(epoch, 2);
+        assert_eq!(s.first_new_at, at);
+        assert_eq!(s.gap, Duration::from_millis(100));
+        assert_eq!(s.missed_packets, 4);
+        // Later packets of the same source leave the report alone.
+        r.rtp(at + MS20, 2, header(2, 501, 237));
+        assert_eq!(r.last_splice(), Some((2, s)));
+        // A continuous switch (one interval, give or take jitter) misses none.
+        r.rtp(at + MS20 * 2 + Duration::from_millis(9), 3, header(3, 1, 1));
+        assert_eq!(
+            r.last_splice().map(|(e, s)| (e, s.missed_packets)),
+            Some((3, 0))
+        );
+    }
+
+    #[test]
+    fn the_interval_is_the_old_streams_step() {
+        let t0 = Instant::now();
+        let mut r = StreamRewriter::new(8000);
+        // 30 ms packets (240 units).
+        r.rtp(t0, 1, header(1, 10, 0));
+        r.rtp(t0 + Duration::from_millis(30), 1, header(1, 11, 240));
+        r.rtp(t0 + Duration::from_millis(150), 2, header(2, 1, 1));
+        let (_, s) = r.last_splice().expect("spliced");
+        assert_eq!(s.missed_packets, 3, "120 ms is four intervals of 30 ms");
     }
 
     #[test]

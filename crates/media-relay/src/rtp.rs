@@ -1,10 +1,13 @@
 //! The RTP header fields the relay reads and rewrites. Parsing and writing
 //! go through `rtp-types` (version 2, CSRC list, extension and padding
-//! lengths all checked against the datagram length); the payload is never
-//! looked at, so telephone-events (RFC 4733) and any codec pass untouched.
+//! lengths all checked against the datagram length). Forwarding never
+//! looks at the payload, so telephone-events (RFC 4733) and any codec pass
+//! untouched; only the handover extras (a key watch, a prompt tone, a
+//! monitor mix) read or change it, on the legs they are turned on for.
 
 use crate::Ssrc;
 use rtp_types::{RtpPacket, RtpPacketMut};
+use std::ops::Range;
 
 /// The fixed-header fields of one RTP packet (RFC 3550 §5.1) that latching,
 /// loss accounting and stream rewriting need.
@@ -49,6 +52,14 @@ impl RtpHeader {
         p.set_marker_bit(self.marker);
         true
     }
+}
+
+/// Where the payload of the RTP packet `data` lies (after CSRCs and
+/// extension, before padding); `None` if it is not RTP.
+pub(crate) fn payload_range(data: &[u8]) -> Option<Range<usize>> {
+    let p = RtpPacket::parse(data).ok()?;
+    let start = p.payload_offset();
+    Some(start..start + p.payload_len())
 }
 
 /// Whether a datagram that arrived on an RTP port is RTCP multiplexed on it
@@ -127,6 +138,14 @@ pub(crate) mod tests {
         assert!(h.write(&mut p));
         assert_eq!(RtpHeader::parse(&p), Some(h));
         assert_eq!(&p[12..], &[1, 2, 3, 4], "payload untouched");
+    }
+
+    #[test]
+    fn the_payload_range_skips_csrcs_and_padding() {
+        let mut p = packet(0, 1, 1, 1, &[0, 0, 0, 9, 0xaa, 0xbb, 0, 0, 3]);
+        p[0] |= 0x20 | 0x01; // one CSRC, three bytes of padding
+        assert_eq!(payload_range(&p), Some(16..18));
+        assert_eq!(payload_range(b"junk"), None);
     }
 
     #[test]

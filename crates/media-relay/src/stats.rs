@@ -19,16 +19,24 @@ pub enum DropReason {
     /// The operating system refused to send it (e.g. a full send buffer):
     /// the relay never blocks the forwarding path to wait.
     SendFailed,
+    /// A telephone-event for a key the leg is watched for
+    /// ([`crate::LegHandle::watch_keys`]): taken by Baton, not forwarded.
+    DtmfConsumed,
+    /// It came from a leg that only listens to a monitor mix
+    /// ([`crate::Relay::monitor`]): nothing it sends is forwarded.
+    Monitor,
 }
 
 impl DropReason {
     /// Every reason, in label order.
-    pub const ALL: [DropReason; 5] = [
+    pub const ALL: [DropReason; 7] = [
         DropReason::UnexpectedSource,
         DropReason::Malformed,
         DropReason::NoDestination,
         DropReason::TooLarge,
         DropReason::SendFailed,
+        DropReason::DtmfConsumed,
+        DropReason::Monitor,
     ];
 
     /// The metric label value.
@@ -39,6 +47,8 @@ impl DropReason {
             DropReason::NoDestination => "no_destination",
             DropReason::TooLarge => "too_large",
             DropReason::SendFailed => "send_failed",
+            DropReason::DtmfConsumed => "dtmf_consumed",
+            DropReason::Monitor => "monitor",
         }
     }
 
@@ -50,7 +60,7 @@ impl DropReason {
 /// Drops by reason.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DropCounts {
-    counts: [u64; 5],
+    counts: [u64; DropReason::ALL.len()],
 }
 
 impl DropCounts {

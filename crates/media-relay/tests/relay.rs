@@ -1,106 +1,13 @@
 //! The relay on real sockets on 127.0.0.1: "phones" are plain UDP sockets.
 //! Every wait is bounded (at most 5 s); nothing sleeps unboundedly.
 
-use baton_media_relay::{DropReason, LegHandle, Relay, RelayConfig, RelayError, RtpHeader, Ssrc};
+use baton_media_relay::{DropReason, LegHandle, Relay, RelayError, RtpHeader, Ssrc};
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-const WAIT: Duration = Duration::from_secs(5);
+mod support;
 
-/// A relay on its own slice of ports, so tests running in parallel rarely
-/// collide (and when they do, the pool skips taken pairs).
-fn relay(first: u16, pairs: u16) -> Relay {
-    let ports = format!("{first}-{}", first + 2 * pairs - 1);
-    let config = RelayConfig::new(
-        "127.0.0.1".parse().expect("ip"),
-        ports.parse().expect("range"),
-    )
-    .with_workers(2);
-    Relay::start(config).expect("relay starts")
-}
-
-/// A phone: one UDP socket on an ephemeral loopback port.
-struct Phone {
-    socket: UdpSocket,
-}
-
-impl Phone {
-    fn new() -> Self {
-        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind phone");
-        socket
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .expect("timeout");
-        Phone { socket }
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.socket.local_addr().expect("addr")
-    }
-
-    fn send(&self, to: SocketAddr, data: &[u8]) {
-        self.socket.send_to(data, to).expect("send");
-    }
-
-    /// The next datagram, within 5 s.
-    fn recv(&self) -> (Vec<u8>, SocketAddr) {
-        self.try_recv_until(Instant::now() + WAIT)
-            .expect("a datagram within 5 s")
-    }
-
-    fn try_recv_until(&self, deadline: Instant) -> Option<(Vec<u8>, SocketAddr)> {
-        let mut buf = [0u8; 2048];
-        while Instant::now() < deadline {
-            match self.socket.recv_from(&mut buf) {
-                Ok((n, from)) => return Some((buf[..n].to_vec(), from)),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(e) => panic!("recv: {e}"),
-            }
-        }
-        None
-    }
-
-    /// Whatever has arrived, without waiting.
-    fn drain(&self) -> Vec<Vec<u8>> {
-        self.socket.set_nonblocking(true).expect("nonblocking");
-        let mut out = Vec::new();
-        let mut buf = [0u8; 2048];
-        while let Ok((n, _)) = self.socket.recv_from(&mut buf) {
-            out.push(buf[..n].to_vec());
-        }
-        self.socket.set_nonblocking(false).expect("blocking");
-        out
-    }
-}
-
-/// A G.711 packet: 12-byte header, 160-byte payload tagged with `seq`.
-fn rtp(ssrc: u32, seq: u16, ts: u32) -> Vec<u8> {
-    let mut v = vec![0x80, 0x08];
-    v.extend_from_slice(&seq.to_be_bytes());
-    v.extend_from_slice(&ts.to_be_bytes());
-    v.extend_from_slice(&ssrc.to_be_bytes());
-    v.extend((0..160u32).map(|i| (i as u8) ^ (seq as u8)));
-    v
-}
-
-fn sender_report(ssrc: u32) -> Vec<u8> {
-    let mut v = vec![0x80, 200, 0, 6];
-    v.extend_from_slice(&ssrc.to_be_bytes());
-    v.extend_from_slice(&[7; 20]);
-    v
-}
-
-/// Polls `cond` every millisecond for at most 5 s.
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "not within 5 s: {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
+use support::{eventually, relay, rtp, sender_report, Phone, WAIT};
 
 fn bridged_pair(relay: &Relay, a: &Phone, r: &Phone) -> (LegHandle, LegHandle) {
     let leg_a = relay.open_leg(Some(a.addr()), false).expect("leg a");

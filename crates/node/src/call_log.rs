@@ -4,8 +4,11 @@
 
 use call::b2bua::CallResult;
 use call::ids::{CallNumber, LegIndex};
-use call::log::{CallLog, LegRecord};
-use raft::{CallId, ClusterNode, Command, DialogRecord, EndReason, LegRole, MediaRecord, NodeId};
+use call::log::{CallLog, Committed, HandoverAbandon, HandoverNumber, HandoverVerdict, LegRecord};
+use raft::{
+    AbandonReason, CallId, ClusterNode, Command, DialogRecord, EndReason, HandoverDecision,
+    HandoverId, HandoverRecord, LegRole, MediaRecord, NodeId,
+};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -41,6 +44,31 @@ impl RaftCallLog {
         }
     }
 
+    /// Queues `command` behind everything this log queued before it, and
+    /// calls `done(true)` once it is committed and accepted by the table
+    /// (a replay included), `done(false)` if the table refused it, it was
+    /// not committed, or the queue was full.
+    fn send_notified(&self, command: Command, done: Committed) {
+        let notify: raft::Notify = Box::new(move |answer| {
+            let accepted = match answer {
+                Ok(Ok(_)) => true,
+                Ok(Err(rejection)) => {
+                    tracing::warn!(%rejection, "the call table refused a handover command");
+                    false
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "a handover command was not committed");
+                    false
+                }
+            };
+            done(accepted);
+        });
+        // On a refusal the notification has already answered `false`.
+        if self.tx.try_send_notified(command, notify).is_err() {
+            metrics::counter!("baton_raft_commands_dropped_total").increment(1);
+        }
+    }
+
     /// Drops from the table the calls that ended more than `age` ago.
     pub fn purge_ended(&self, age: std::time::Duration) {
         let ended_before_ms = now_ms().saturating_sub(age.as_millis() as u64);
@@ -68,6 +96,31 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// A leg's role, dialog and media as the replicated log records them.
+fn leg_records(r: LegRecord) -> (LegRole, DialogRecord, MediaRecord) {
+    let dialog = DialogRecord {
+        sip_call_id: r.sip_call_id,
+        local_tag: r.local_tag,
+        remote_tag: r.remote_tag,
+        local_cseq: r.local_cseq,
+        remote_cseq: r.remote_cseq,
+        route_set: r.route_set,
+        remote_target: r.remote_target,
+        local_contact: r.local_contact,
+        transport: r.transport.to_string(),
+        remote_addr: r.remote_addr.to_string(),
+    };
+    let media = MediaRecord {
+        local_sdp: r.local_sdp,
+        remote_sdp: r.remote_sdp,
+        relay_rtp_port: r.relay.map_or(0, |a| a.port()),
+        relay_addr: r.relay.map(|a| a.ip().to_string()).unwrap_or_default(),
+        remote_rtp: None,
+        codec: String::new(),
+    };
+    (role(r.leg), dialog, media)
+}
+
 fn role(leg: LegIndex) -> LegRole {
     if leg == LegIndex::CALLER {
         LegRole::Caller
@@ -76,46 +129,92 @@ fn role(leg: LegIndex) -> LegRole {
     }
 }
 
-// PROVISIONAL (being replaced this session): the handover commands are
-// not written yet; `done(false)` keeps any caller from acting on them.
 impl CallLog for RaftCallLog {
     fn handover_requested(
         &self,
-        _: CallNumber,
-        _: call::log::HandoverNumber,
-        _: LegIndex,
-        _: &str,
-        done: call::log::Committed,
+        call: CallNumber,
+        handover: HandoverNumber,
+        moving: LegIndex,
+        requested_by: &str,
+        done: Committed,
     ) {
-        done(false);
+        let command = Command::HandoverRequested {
+            call: Self::call_id(self.node, call),
+            handover: HandoverId(handover.0),
+            leg: role(moving),
+            requested_by: requested_by.to_string(),
+            node: self.node,
+            requested_at_ms: now_ms(),
+        };
+        self.send_notified(command, done);
     }
+
     fn handover_decided(
         &self,
-        _: CallNumber,
-        _: call::log::HandoverNumber,
-        _: call::log::HandoverVerdict,
-        _: &str,
-        done: call::log::Committed,
+        call: CallNumber,
+        handover: HandoverNumber,
+        decision: HandoverVerdict,
+        decided_by: &str,
+        done: Committed,
     ) {
-        done(false);
+        let decision = match decision {
+            HandoverVerdict::Granted => HandoverDecision::Approved {
+                keep_listening: false,
+            },
+            HandoverVerdict::GrantedMonitor => HandoverDecision::Approved {
+                keep_listening: true,
+            },
+            HandoverVerdict::Denied => HandoverDecision::Denied,
+            HandoverVerdict::TimedOut => HandoverDecision::TimedOut,
+        };
+        let command = Command::HandoverDecided {
+            call: Self::call_id(self.node, call),
+            handover: HandoverId(handover.0),
+            decision,
+            decided_by: decided_by.to_string(),
+            decided_at_ms: now_ms(),
+        };
+        self.send_notified(command, done);
     }
+
     fn bridge_swapped(
         &self,
-        _: CallNumber,
-        _: call::log::HandoverNumber,
-        _: LegRecord,
-        done: call::log::Committed,
+        call: CallNumber,
+        handover: HandoverNumber,
+        record: LegRecord,
+        done: Committed,
     ) {
-        done(false);
+        // The table knows which leg moves (from the request).
+        let (_, dialog, media) = leg_records(record);
+        let command = Command::BridgeSwapped {
+            call: Self::call_id(self.node, call),
+            handover: HandoverId(handover.0),
+            dialog,
+            media,
+            swapped_at_ms: now_ms(),
+        };
+        self.send_notified(command, done);
     }
+
     fn handover_abandoned(
         &self,
-        _: CallNumber,
-        _: call::log::HandoverNumber,
-        _: call::log::HandoverAbandon,
-        done: call::log::Committed,
+        call: CallNumber,
+        handover: HandoverNumber,
+        reason: HandoverAbandon,
+        done: Committed,
     ) {
-        done(false);
+        let reason = match reason {
+            HandoverAbandon::Cancelled => AbandonReason::Cancelled,
+            HandoverAbandon::CallEnded => AbandonReason::CallEnded,
+            HandoverAbandon::RolledBack => AbandonReason::RolledBack,
+        };
+        let command = Command::HandoverAbandoned {
+            call: Self::call_id(self.node, call),
+            handover: HandoverId(handover.0),
+            reason,
+            at_ms: now_ms(),
+        };
+        self.send_notified(command, done);
     }
 
     fn call_created(&self, call: CallNumber, caller_aor: &str, callee_aor: &str) {
@@ -129,29 +228,12 @@ impl CallLog for RaftCallLog {
     }
 
     fn leg_confirmed(&self, call: CallNumber, r: LegRecord) {
+        let (leg, dialog, media) = leg_records(r);
         self.send(Command::LegConfirmed {
             call: Self::call_id(self.node, call),
-            leg: role(r.leg),
-            dialog: DialogRecord {
-                sip_call_id: r.sip_call_id,
-                local_tag: r.local_tag,
-                remote_tag: r.remote_tag,
-                local_cseq: r.local_cseq,
-                remote_cseq: r.remote_cseq,
-                route_set: r.route_set,
-                remote_target: r.remote_target,
-                local_contact: r.local_contact,
-                transport: r.transport.to_string(),
-                remote_addr: r.remote_addr.to_string(),
-            },
-            media: MediaRecord {
-                local_sdp: r.local_sdp,
-                remote_sdp: r.remote_sdp,
-                relay_rtp_port: r.relay.map_or(0, |a| a.port()),
-                relay_addr: r.relay.map(|a| a.ip().to_string()).unwrap_or_default(),
-                remote_rtp: None,
-                codec: String::new(),
-            },
+            leg,
+            dialog,
+            media,
         });
     }
 
@@ -191,6 +273,14 @@ pub fn active_calls_json(cluster: &ClusterNode) -> String {
                         })
                     })
                 };
+                // The audit trail, oldest first, then the attempt in
+                // progress.
+                let handovers: Vec<serde_json::Value> = c
+                    .handovers
+                    .iter()
+                    .map(|h| handover_json(h, false))
+                    .chain(c.pending_handover.iter().map(|h| handover_json(h, true)))
+                    .collect();
                 serde_json::json!({
                     "call": c.call.to_string(),
                     "anchor": c.anchor.0,
@@ -198,9 +288,179 @@ pub fn active_calls_json(cluster: &ClusterNode) -> String {
                     "callee_aor": c.callee_aor,
                     "caller": leg(c.caller.as_ref()),
                     "callee": leg(c.callee.as_ref()),
+                    "handovers": handovers,
                 })
             })
             .collect();
         serde_json::Value::Array(calls).to_string()
     })
+}
+
+/// One handover attempt of `GET /calls`: who asked, who decided what, and
+/// how it ended (swapped, abandoned, or still `pending`).
+fn handover_json(h: &HandoverRecord, pending: bool) -> serde_json::Value {
+    let decision = h.decided.as_ref().map(|d| match d.decision {
+        HandoverDecision::Approved {
+            keep_listening: false,
+        } => "approved",
+        HandoverDecision::Approved {
+            keep_listening: true,
+        } => "approved_monitor",
+        HandoverDecision::Denied => "denied",
+        HandoverDecision::TimedOut => "timed_out",
+    });
+    let abandoned = h.abandoned.map(|a| match a.reason {
+        AbandonReason::Cancelled => "cancelled",
+        AbandonReason::CallEnded => "call_ended",
+        AbandonReason::RolledBack => "rolled_back",
+    });
+    serde_json::json!({
+        "id": h.id.0,
+        "leg": match h.leg {
+            LegRole::Caller => "caller",
+            LegRole::Callee => "callee",
+        },
+        "requested_by": h.requested_by,
+        "requested_at_ms": h.requested_at_ms,
+        "node": h.node.0,
+        "pending": pending,
+        "decision": decision,
+        "decided_by": h.decided.as_ref().map(|d| d.decided_by.as_str()),
+        "decided_at_ms": h.decided.as_ref().map(|d| d.at_ms),
+        "swapped": h.swapped_at_ms.is_some(),
+        "swapped_at_ms": h.swapped_at_ms,
+        "abandoned": abandoned,
+        "abandoned_at_ms": h.abandoned.map(|a| a.at_ms),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raft::OneNode;
+    use std::time::Duration;
+    use tokio::sync::mpsc;
+
+    fn leg(n: u16, tag: &str) -> LegRecord {
+        LegRecord {
+            leg: LegIndex(n),
+            sip_call_id: format!("{tag}@pbx"),
+            local_tag: format!("l-{tag}"),
+            remote_tag: format!("r-{tag}"),
+            local_cseq: 1,
+            remote_cseq: 2,
+            route_set: Vec::new(),
+            remote_target: format!("sip:{tag}@192.0.2.9"),
+            local_contact: "sip:baton@192.0.2.1".into(),
+            transport: "udp",
+            remote_addr: "192.0.2.9:5060".parse().expect("addr"),
+            local_sdp: "v=0 l".into(),
+            remote_sdp: "v=0 r".into(),
+            relay: Some("192.0.2.1:20000".parse().expect("addr")),
+        }
+    }
+
+    /// A `done` that reports on `tx`.
+    fn done(tx: &mpsc::UnboundedSender<bool>) -> Committed {
+        let tx = tx.clone();
+        Box::new(move |ok| {
+            let _ = tx.send(ok);
+        })
+    }
+
+    async fn next(rx: &mut mpsc::UnboundedReceiver<bool>) -> bool {
+        tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await
+            .expect("answered in time")
+            .expect("answered")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn handover_steps_are_committed_in_order_and_listed() {
+        let dir = std::env::temp_dir().join(format!(
+            "baton-call-log-{}-{}",
+            std::process::id(),
+            now_ms()
+        ));
+        let cluster = Arc::new(
+            ClusterNode::open(NodeId(1), &dir, OneNode)
+                .await
+                .expect("open"),
+        );
+        let log = RaftCallLog::start(Arc::clone(&cluster));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let call = CallNumber(7);
+        let h = HandoverNumber;
+
+        // Queued right behind the call's own commands: accepted.
+        log.call_created(call, "sip:alice@example.com", "sip:bob@example.com");
+        log.leg_confirmed(call, leg(0, "caller"));
+        log.leg_confirmed(call, leg(1, "callee"));
+        log.handover_requested(
+            call,
+            h(1),
+            LegIndex(1),
+            "sip:bob-desk@example.com",
+            done(&tx),
+        );
+        assert!(next(&mut rx).await);
+        // A second request while the first is pending: refused.
+        log.handover_requested(call, h(2), LegIndex(0), "sip:x@example.com", done(&tx));
+        assert!(!next(&mut rx).await);
+        log.handover_decided(
+            call,
+            h(1),
+            HandoverVerdict::GrantedMonitor,
+            "sip:bob@example.com",
+            done(&tx),
+        );
+        assert!(next(&mut rx).await);
+        log.bridge_swapped(call, h(1), leg(2, "desk"), done(&tx));
+        assert!(next(&mut rx).await);
+        // The swap freed the call: a second pull, cancelled.
+        log.handover_requested(
+            call,
+            h(3),
+            LegIndex(1),
+            "sip:bob-car@example.com",
+            done(&tx),
+        );
+        assert!(next(&mut rx).await);
+        log.handover_abandoned(call, h(3), HandoverAbandon::Cancelled, done(&tx));
+        assert!(next(&mut rx).await);
+        // A decision on an abandoned attempt: refused.
+        log.handover_decided(call, h(3), HandoverVerdict::Denied, "x", done(&tx));
+        assert!(!next(&mut rx).await);
+
+        let record = cluster
+            .read(|t| t.get(RaftCallLog::call_id(NodeId(1), call)).cloned())
+            .expect("call");
+        assert_eq!(
+            record
+                .callee
+                .as_ref()
+                .map(|l| l.dialog.sip_call_id.as_str()),
+            Some("desk@pbx")
+        );
+        assert_eq!(record.listeners.len(), 1);
+        let json: serde_json::Value =
+            serde_json::from_str(&active_calls_json(&cluster)).expect("json");
+        let handovers = &json[0]["handovers"];
+        assert_eq!(handovers[0]["id"], 1);
+        assert_eq!(handovers[0]["requested_by"], "sip:bob-desk@example.com");
+        assert_eq!(handovers[0]["decision"], "approved_monitor");
+        assert_eq!(handovers[0]["decided_by"], "sip:bob@example.com");
+        assert_eq!(handovers[0]["swapped"], true);
+        assert_eq!(handovers[1]["id"], 3);
+        assert_eq!(handovers[1]["decision"], serde_json::Value::Null);
+        assert_eq!(handovers[1]["abandoned"], "cancelled");
+        assert_eq!(handovers[1]["swapped"], false);
+
+        drop(log);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Ok(cluster) = Arc::try_unwrap(cluster) {
+            cluster.shutdown().await.expect("shutdown");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

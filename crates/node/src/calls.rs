@@ -3,7 +3,7 @@
 
 use crate::server::CallPlan;
 use call::ids::{self, CallNumber, LegIndex};
-use call::{CallActor, CallArgs, CallMsg, CallNotice, SignallingContext};
+use call::{CallActor, CallArgs, CallMsg, CallNotice, DialogPhase, SignallingContext, UserDialog};
 use media_relay::Relay;
 use ractor::{Actor, ActorRef};
 use sip_message::Message;
@@ -14,14 +14,27 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 
-/// Calls by number, and the caller-side routes to them.
+/// A device dialog as a switch request names it: (Call-ID, Baton's tag,
+/// the device's tag).
+type DialogKey = (String, String, String);
+
+/// Calls by number, and the routes to them of the dialogs whose Call-ID
+/// is the device's (callers, new devices of a handover).
 pub struct Calls {
     next: u64,
     calls: HashMap<CallNumber, ActorRef<CallMsg>>,
-    /// (Call-ID, From tag) of the caller's dialog → call. The caller's
-    /// Call-ID is the caller's, so its tag disambiguates.
-    caller_routes: HashMap<(String, String), CallNumber>,
-    caller_keys: HashMap<CallNumber, (String, String)>,
+    /// (Call-ID, From tag) of a dialog a device opened → call and leg. The
+    /// Call-ID is the device's, so its tag disambiguates.
+    device_routes: HashMap<(String, String), (CallNumber, LegIndex)>,
+    route_keys: HashMap<CallNumber, Vec<(String, String)>>,
+    /// Confirmed device dialogs of users, for switch requests.
+    dialogs: HashMap<DialogKey, (u64, UserDialog)>,
+    dialog_keys: HashMap<CallNumber, Vec<DialogKey>>,
+    /// Orders confirmations: the feature code takes the latest.
+    confirmed_seq: u64,
+    /// The next leg number for a new device, per call.
+    next_pull_leg: HashMap<CallNumber, u16>,
+    handover: call::HandoverPolicy,
     ctx: SignallingContext,
     relay: Arc<Relay>,
     media_ip: IpAddr,
@@ -31,6 +44,9 @@ pub struct Calls {
     strict_latching: bool,
     log: Arc<dyn call::log::CallLog>,
 }
+
+/// Legs of new devices are numbered from here (forks stay below).
+const PULL_LEGS: u16 = 1000;
 
 impl std::fmt::Debug for Calls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -58,8 +74,13 @@ impl Calls {
             log,
             next: now_ms.saturating_mul(1000),
             calls: HashMap::new(),
-            caller_routes: HashMap::new(),
-            caller_keys: HashMap::new(),
+            device_routes: HashMap::new(),
+            route_keys: HashMap::new(),
+            dialogs: HashMap::new(),
+            dialog_keys: HashMap::new(),
+            confirmed_seq: 0,
+            next_pull_leg: HashMap::new(),
+            handover: call::HandoverPolicy::default(),
             ctx,
             relay,
             media_ip,
@@ -75,8 +96,8 @@ impl Calls {
     pub fn route_request(&self, request: &Message) -> Option<(CallNumber, LegIndex)> {
         let call_id = request.call_id()?;
         if let Some(from_tag) = request.from_tag() {
-            if let Some(call) = self.caller_routes.get(&(call_id.to_string(), from_tag)) {
-                return Some((*call, LegIndex::CALLER));
+            if let Some(route) = self.device_routes.get(&(call_id.to_string(), from_tag)) {
+                return Some(*route);
             }
         }
         let (call, leg) = ids::parse_marker(call_id)?;
@@ -124,12 +145,16 @@ impl Calls {
             media_inactivity: self.media_inactivity,
             strict_latching: self.strict_latching,
             log: self.log.clone(),
+            caller_user: plan.caller_user,
+            callee_user: plan.callee_user,
+            handover: self.handover,
         };
         match Actor::spawn(None, CallActor, args).await {
             Ok((actor, _)) => {
                 self.calls.insert(call, actor);
-                self.caller_routes.insert(key.clone(), call);
-                self.caller_keys.insert(call, key);
+                self.device_routes
+                    .insert(key.clone(), (call, LegIndex::CALLER));
+                self.route_keys.insert(call, vec![key]);
             }
             Err(e) => tracing::error!(error = %e, "cannot start a call actor"),
         }
@@ -138,9 +163,79 @@ impl Calls {
     /// Forgets a call whose actors have stopped.
     pub fn forget(&mut self, call: CallNumber) {
         self.calls.remove(&call);
-        if let Some(key) = self.caller_keys.remove(&call) {
-            self.caller_routes.remove(&key);
+        self.next_pull_leg.remove(&call);
+        for key in self.route_keys.remove(&call).unwrap_or_default() {
+            self.device_routes.remove(&key);
         }
+        for key in self.dialog_keys.remove(&call).unwrap_or_default() {
+            self.dialogs.remove(&key);
+        }
+    }
+
+    /// A device dialog changed: confirmed ones can be pulled, others not.
+    pub fn on_dialog(&mut self, dialog: &UserDialog) {
+        let key = (
+            dialog.call_id.clone(),
+            dialog.baton_tag.clone(),
+            dialog.device_tag.clone(),
+        );
+        if dialog.phase == DialogPhase::Confirmed && self.calls.contains_key(&dialog.call) {
+            self.confirmed_seq += 1;
+            self.dialog_keys
+                .entry(dialog.call)
+                .or_default()
+                .push(key.clone());
+            self.dialogs
+                .insert(key, (self.confirmed_seq, dialog.clone()));
+        } else {
+            self.dialogs.remove(&key);
+        }
+    }
+
+    /// The device dialog a Replaces header names, compared exactly
+    /// (RFC 3891 §3: `to-tag` is Baton's tag, `from-tag` the device's).
+    pub fn dialog_named(&self, call_id: &str, to_tag: &str, from_tag: &str) -> Option<&UserDialog> {
+        self.dialogs
+            .get(&(call_id.to_string(), to_tag.to_string(), from_tag.to_string()))
+            .map(|(_, d)| d)
+    }
+
+    /// The feature code's target: `user`'s most recently confirmed dialog
+    /// not on hold.
+    pub fn latest_dialog_of(&self, user: &str) -> Option<&UserDialog> {
+        self.dialogs
+            .values()
+            .filter(|(_, d)| d.user == user && !d.on_hold)
+            .max_by_key(|(seq, _)| *seq)
+            .map(|(_, d)| d)
+    }
+
+    /// Hands a switch request to the call holding `moving`: the new
+    /// device's dialog gets a leg of its own, routed from now on.
+    pub fn pull(&mut self, call: CallNumber, moving: LegIndex, invite: Message, flow: Flow) {
+        let Some(actor) = self.calls.get(&call) else {
+            return;
+        };
+        let next = self.next_pull_leg.entry(call).or_insert(PULL_LEGS);
+        let index = LegIndex(*next);
+        *next = next.saturating_add(1);
+        let key = (
+            invite.call_id().unwrap_or_default().to_string(),
+            invite.from_tag().unwrap_or_default(),
+        );
+        self.device_routes.insert(key.clone(), (call, index));
+        self.route_keys.entry(call).or_default().push(key);
+        let _ = actor.cast(CallMsg::Pull {
+            index,
+            moving,
+            invite: Box::new(invite),
+            flow,
+        });
+    }
+
+    /// Sets what handovers may do (`[handover]`).
+    pub fn set_handover_policy(&mut self, policy: call::HandoverPolicy) {
+        self.handover = policy;
     }
 
     /// Calls in progress.

@@ -5,7 +5,9 @@ mod auth;
 mod call_log;
 mod calls;
 mod config;
+mod dialog_events;
 mod metrics;
+mod replaces;
 mod server;
 mod uas_checks;
 

@@ -126,6 +126,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.media.strict_latching,
         config.media.inactivity_timeout,
     );
+    calls.set_handover_policy(call::HandoverPolicy {
+        authorization_timeout: config.handover.authorization_timeout,
+        monitor_allowed: config.handover.monitor_allowed,
+        ..call::HandoverPolicy::default()
+    });
     let mut core = SipCore::new(&config, transport.clone(), calls);
     let mut housekeeping = tokio::time::interval(std::time::Duration::from_secs(1));
     let mut last_purge = std::time::Instant::now();
@@ -169,7 +174,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             }
             Some(notice) = notices.recv() => match notice {
                 call::CallNotice::Gone(number) => core.calls.forget(number),
-                call::CallNotice::Dialog(_) => {}
+                call::CallNotice::Dialog(dialog) => core.calls.on_dialog(&dialog),
             },
             _ = terminate.recv(), if draining.is_none() => {
                 draining = Some(core.start_draining(&healthy));
@@ -215,6 +220,8 @@ struct SipCore {
     transport: TransportHandle,
     auth: Authenticator,
     force_rport: bool,
+    /// The user part a device dials to pull a call (`*11`).
+    feature_code: String,
 }
 
 impl SipCore {
@@ -230,6 +237,7 @@ impl SipCore {
             transport,
             auth: Authenticator::new(&config.sip.domain.0, &config.users, &config.sip.digest),
             force_rport: config.sip.force_rport,
+            feature_code: config.handover.feature_code.clone(),
         }
     }
 
@@ -250,7 +258,27 @@ impl SipCore {
                         self.calls.deliver(route, message, reply_flow);
                         return;
                     }
-                    if message.method() == Some(&Method::INVITE) && message.to_tag().is_none() {
+                    let new_invite =
+                        message.method() == Some(&Method::INVITE) && message.to_tag().is_none();
+                    if new_invite && self.is_switch_request(&message) {
+                        // The call response goes out before any check or
+                        // log write (handover contract §3).
+                        let trying = ResponseBuilder::to_request(&message, 100)
+                            .header(HeaderName::Server, SERVER)
+                            .build();
+                        m::count_message("out", &trying);
+                        let _ = self
+                            .transport
+                            .send(&reply_to, Bytes::from(trying.to_bytes()))
+                            .await;
+                        match self.plan_pull(&message) {
+                            Pull::Deliver { call, moving } => {
+                                self.calls.pull(call, moving, message, reply_flow);
+                                return;
+                            }
+                            Pull::Answer(response) => self.precomputed = Some(response),
+                        }
+                    } else if new_invite {
                         match self.plan_call(&message) {
                             Plan::Start(plan) => {
                                 self.calls.start(message, reply_flow, plan).await;
@@ -537,6 +565,84 @@ impl SipCore {
         self.plan_targets(invite, caller)
     }
 
+    /// Whether a new INVITE asks to pull a call: it names a dialog in
+    /// `Replaces` (RFC 3891), or it dials the feature code.
+    fn is_switch_request(&self, invite: &Message) -> bool {
+        invite.header(&HeaderName::Replaces).is_some()
+            || invite
+                .request_uri()
+                .and_then(|u| u.user())
+                .is_some_and(|u| u == self.feature_code)
+    }
+
+    /// The checks of a switch request the node can make (handover contract
+    /// §3, in its order): digest, the Replaces header, the dialog, the
+    /// user, the device. The call makes the rest (a pending attempt, the
+    /// codec).
+    fn plan_pull(&mut self, invite: &Message) -> Pull {
+        let now_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if let Err(r) = uas_checks::check_request(invite)
+            .and_then(|()| uas_checks::check_session_content(invite))
+        {
+            return Pull::Answer(refuse(invite, &r));
+        }
+        let user = match self
+            .auth
+            .check(invite, &HeaderName::ProxyAuthorization, now_unix)
+        {
+            AuthOutcome::Challenge { stale, reason } => {
+                metrics::counter!("baton_auth_challenges_total", "reason" => reason).increment(1);
+                return Pull::Answer(self.challenge(invite, 407, stale, now_unix));
+            }
+            AuthOutcome::Authenticated(user) => user,
+        };
+        let rejected = |code: u16, reason: &str| {
+            metrics::counter!(call::metrics::HANDOVERS_TOTAL, "result" => "rejected").increment(1);
+            tracing::info!(code, reason, "switch request refused");
+            Pull::Answer(simple(invite, code, Some(reason)))
+        };
+        if self.draining {
+            return rejected(503, "Shutting Down");
+        }
+        let replaces: Vec<&str> = invite.headers.get_all(&HeaderName::Replaces).collect();
+        let dialog = match replaces.as_slice() {
+            [] => match self.calls.latest_dialog_of(&user) {
+                Some(d) => d.clone(),
+                None => return rejected(481, "No Call To Pull"),
+            },
+            [one] => {
+                let Some(named) = crate::replaces::Replaces::parse(one) else {
+                    return rejected(400, "Malformed Replaces");
+                };
+                match self
+                    .calls
+                    .dialog_named(&named.call_id, &named.to_tag, &named.from_tag)
+                {
+                    Some(d) if named.early_only => {
+                        let _ = d;
+                        return rejected(486, "Call Already Confirmed");
+                    }
+                    Some(d) => d.clone(),
+                    None => return rejected(481, "Call/Transaction Does Not Exist"),
+                }
+            }
+            _ => return rejected(400, "More Than One Replaces"),
+        };
+        if dialog.user != user {
+            return rejected(403, "Not Your Call");
+        }
+        let contact = crate::replaces::contact_uri(invite);
+        if crate::replaces::same_device(&dialog.device_contact, &contact) {
+            return rejected(403, "Already On This Device");
+        }
+        Pull::Deliver {
+            call: dialog.call,
+            moving: dialog.leg,
+        }
+    }
+
     /// The callee's contacts for an authorised INVITE: a call, or 404/480.
     fn plan_targets(&mut self, invite: &Message, caller: String) -> Plan {
         let callee = invite
@@ -570,6 +676,8 @@ impl SipCore {
             .and_then(|f| f.display)
             .map(|d| format!("\"{}\" ", d.replace('"', "")));
         Plan::Start(CallPlan {
+            caller_user: caller.clone(),
+            callee_user: callee.clone(),
             targets,
             from: format!(
                 "{}<sip:{caller}@{}>",
@@ -664,8 +772,25 @@ enum Plan {
     Start(CallPlan),
 }
 
+/// What a switch request gets.
+enum Pull {
+    /// A response through the transaction layer.
+    Answer(Message),
+    /// The call holding this leg takes it.
+    Deliver {
+        /// The call.
+        call: call::ids::CallNumber,
+        /// The leg of the device that would give the call up.
+        moving: call::ids::LegIndex,
+    },
+}
+
 /// A call the node decided to place.
 pub struct CallPlan {
+    /// The caller's user name.
+    pub caller_user: String,
+    /// The callee's user name.
+    pub callee_user: String,
     /// The callee's contacts.
     pub targets: Vec<call::CallTarget>,
     /// From for the callee legs.

@@ -437,11 +437,40 @@ impl Call {
         Ok(result?.status().unwrap_or(0))
     }
 
-    /// Waits for the peer's BYE (answered 200 by the phone).
-    pub fn wait_bye(&self, timeout: Duration) -> Result<(), UaError> {
+    /// Waits for the peer's BYE (answered 200 by the phone) and returns
+    /// it, e.g. to read its `Reason` header.
+    pub fn wait_bye(&self, timeout: Duration) -> Result<Message, UaError> {
         self.engine
-            .wait(timeout, |st| st.calls[self.idx].bye_received.then_some(()))
+            .wait(timeout, |st| {
+                let call = &st.calls[self.idx];
+                if !call.bye_received {
+                    return None;
+                }
+                call.received
+                    .iter()
+                    .map(|(_, m)| m)
+                    .find(|m| m.method() == Some(&Method::BYE))
+                    .cloned()
+            })
             .ok_or_else(|| self.engine.timeout("a BYE"))
+    }
+
+    /// The peer's BYE, once received (the first, if it came more than
+    /// once with different branches).
+    pub fn bye_request(&self) -> Option<Message> {
+        self.engine.lock().calls[self.idx]
+            .received
+            .iter()
+            .map(|(_, m)| m)
+            .find(|m| m.method() == Some(&Method::BYE))
+            .cloned()
+    }
+
+    /// The `Reason` header of the peer's BYE (`SIP;cause=200;text="Call
+    /// completed elsewhere"`), once received and if it has one.
+    pub fn bye_reason(&self) -> Option<String> {
+        self.bye_request()
+            .and_then(|m| m.header(&HeaderName::Reason).map(str::to_string))
     }
 
     /// Sends a re-INVITE offering `sdp`; the phone ACKs its final
@@ -471,6 +500,52 @@ impl Call {
     pub fn info(&self, content_type: &str, body: &str) -> Result<u16, UaError> {
         let response = self.request(Method::INFO, &[], Some((content_type, body.as_bytes())))?;
         Ok(response.status().unwrap_or(0))
+    }
+
+    /// Sends INFO `application/vnd.baton.handover+json` with this body
+    /// (e.g. `{"handover":"h1","decision":"grant"}`); returns the status.
+    pub fn info_json(&self, body: &str) -> Result<u16, UaError> {
+        self.info(super::HANDOVER_CONTENT_TYPE, body)
+    }
+
+    /// Waits for an INFO of this call whose Content-Type has this media
+    /// type (compared case-insensitively, parameters on either side
+    /// ignored) and returns the first one received, earlier arrivals
+    /// included; the phone has already answered it (200 unless scripted
+    /// with [`Self::set_answer_code`]).
+    pub fn wait_info(&self, content_type: &str, timeout: Duration) -> Result<Message, UaError> {
+        let wanted = media_type(content_type);
+        self.engine
+            .wait(timeout, |st| {
+                st.calls[self.idx]
+                    .received
+                    .iter()
+                    .map(|(_, m)| m)
+                    .find(|m| {
+                        m.method() == Some(&Method::INFO)
+                            && m.header(&HeaderName::ContentType)
+                                .is_some_and(|ct| media_type(ct) == wanted)
+                    })
+                    .cloned()
+            })
+            .ok_or_else(|| self.engine.timeout("an INFO of that content type"))
+    }
+
+    /// Every INFO of this call received with this media type (as in
+    /// [`Self::wait_info`]), in order.
+    pub fn infos(&self, content_type: &str) -> Vec<Message> {
+        let wanted = media_type(content_type);
+        self.engine.lock().calls[self.idx]
+            .received
+            .iter()
+            .map(|(_, m)| m)
+            .filter(|m| {
+                m.method() == Some(&Method::INFO)
+                    && m.header(&HeaderName::ContentType)
+                        .is_some_and(|ct| media_type(ct) == wanted)
+            })
+            .cloned()
+            .collect()
     }
 
     /// Sends one DTMF digit as INFO `application/dtmf-relay`
@@ -535,4 +610,14 @@ impl Call {
             .answer_codes
             .insert(method.to_string(), code);
     }
+}
+
+/// The media type of a Content-Type value, lower case, without parameters.
+fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
 }

@@ -16,10 +16,13 @@
 //! - answers CANCEL with 200 and the INVITE with 487 (§9.2);
 //! - answers in-dialog BYE, re-INVITE (with SDP), UPDATE, INFO and others
 //!   as each call is scripted (200 by default), and refuses requests for
-//!   unknown dialogs with 481.
+//!   unknown dialogs with 481;
+//! - answers the NOTIFYs of its subscriptions with 200 and records them
+//!   (even before the SUBSCRIBE's 2xx), and any other NOTIFY with 481.
 
 use super::call::{CallState, CallStatus, ReinviteAnswer, Role};
 use super::log::{Direction, LogEntry};
+use super::subscription::{highest_sent_seq, raise_local_seq, SubscriptionState};
 use super::wire::{Peer, Transport, Wire};
 use super::{Sdp, UaError};
 use sip_auth::Algorithm;
@@ -109,6 +112,8 @@ pub(crate) struct State {
     pub(crate) requests: Vec<(Instant, Message)>,
     pub(crate) calls: Vec<CallState>,
     pub(crate) incoming: VecDeque<usize>,
+    /// Subscriptions we hold (RFC 6665 subscriber side).
+    pub(crate) subscriptions: Vec<SubscriptionState>,
     clients: HashMap<TxKey, ClientTx>,
     servers: HashMap<TxKey, ServerTx>,
     two_xx: Vec<Pending2xx>,
@@ -116,6 +121,14 @@ pub(crate) struct State {
     /// REGISTER keeps one Call-ID and a rising CSeq (§10.2).
     pub(crate) register_call_id: String,
     pub(crate) register_cseq: u32,
+}
+
+impl State {
+    /// Every request we sent as a client transaction (retries with
+    /// credentials included, ACKs not).
+    pub(crate) fn sent_requests(&self) -> impl Iterator<Item = &Message> {
+        self.clients.values().map(|tx| &tx.request)
+    }
 }
 
 /// The phone's engine, shared by the phone, its call handles and its
@@ -162,6 +175,7 @@ impl Engine {
                 requests: Vec::new(),
                 calls: Vec::new(),
                 incoming: VecDeque::new(),
+                subscriptions: Vec::new(),
                 clients: HashMap::new(),
                 servers: HashMap::new(),
                 two_xx: Vec::new(),
@@ -601,6 +615,18 @@ impl Engine {
         {
             return;
         }
+        if cseq.method == Method::SUBSCRIBE && (200..300).contains(&status) {
+            let call_id = response.call_id().unwrap_or_default().to_string();
+            let from_tag = response.from_tag();
+            let highest = highest_sent_seq(st, &call_id);
+            if let Some(sub) = st
+                .subscriptions
+                .iter_mut()
+                .find(|s| s.call_id == call_id && Some(&s.local_tag) == from_tag.as_ref())
+            {
+                sub.on_2xx(&response, highest);
+            }
+        }
         let Some(idx) = call else {
             return;
         };
@@ -803,11 +829,13 @@ impl Engine {
         );
         if method == Method::CANCEL {
             self.on_cancel(st, &key, &request);
+        } else if method == Method::NOTIFY {
+            self.on_notify(st, &key, request);
         } else if request.to_tag().is_some() {
             self.on_in_dialog(st, &key, request, method);
         } else if method == Method::INVITE {
             self.on_new_invite(st, key, request, peer);
-        } else if matches!(method, Method::OPTIONS | Method::MESSAGE | Method::NOTIFY) {
+        } else if matches!(method, Method::OPTIONS | Method::MESSAGE) {
             self.respond_simple(st, &key, &request, 200);
         } else if matches!(method, Method::BYE | Method::INFO | Method::UPDATE) {
             // Requests that only exist inside a dialog (RFC 6086 §4.2.1).
@@ -815,6 +843,39 @@ impl Engine {
         } else {
             self.respond_simple(st, &key, &request, 405);
         }
+    }
+
+    /// A NOTIFY: `200` and recorded when it belongs to one of our
+    /// subscriptions (making its dialog if the SUBSCRIBE's 2xx has not
+    /// come yet, RFC 6665 §4.1.2.4), `481` otherwise (§4.1.3). A CSeq
+    /// below the dialog's last is refused with `500` (RFC 3261 §12.2.2).
+    fn on_notify(&self, st: &mut State, key: &TxKey, request: Message) {
+        let Some(i) = st.subscriptions.iter().position(|s| s.matches(&request)) else {
+            self.respond_simple(st, key, &request, 481);
+            return;
+        };
+        let highest = highest_sent_seq(st, &st.subscriptions[i].call_id);
+        let sub = &mut st.subscriptions[i];
+        let from_tag = request.from_tag();
+        match sub.dialog.as_mut() {
+            Some(d) if Some(&d.id().remote_tag) == from_tag.as_ref() => {
+                if let Err(DialogError::CSeqOutOfOrder { .. }) = d.receive_request(&request) {
+                    self.respond_simple(st, key, &request, 500);
+                    return;
+                }
+            }
+            // A NOTIFY from another notifier (a forked SUBSCRIBE) is
+            // accepted without a dialog of its own.
+            Some(_) => {}
+            None => {
+                if let Ok(mut d) = Dialog::uas(&request, &sub.local_tag, true) {
+                    raise_local_seq(&mut d, highest);
+                    sub.dialog = Some(d);
+                }
+            }
+        }
+        sub.notifies.push((Instant::now(), request.clone()));
+        self.respond_simple(st, key, &request, 200);
     }
 
     fn on_new_invite(&self, st: &mut State, key: TxKey, request: Message, peer: Peer) {

@@ -40,11 +40,7 @@ pub fn ulaw_decode(code: u8) -> i16 {
     let exponent = (u >> 4) & 0x07;
     let mantissa = u & 0x0F;
     let magnitude = (((mantissa << 3) + ULAW_BIAS) << exponent) - ULAW_BIAS;
-    let value = if u & 0x80 != 0 {
-        -magnitude
-    } else {
-        magnitude
-    };
+    let value = if u & 0x80 != 0 { -magnitude } else { magnitude };
     value as i16
 }
 
@@ -80,11 +76,7 @@ pub fn alaw_decode(code: u8) -> i16 {
             magnitude <<= segment - 1;
         }
     }
-    let value = if a & 0x80 != 0 {
-        magnitude
-    } else {
-        -magnitude
-    };
+    let value = if a & 0x80 != 0 { magnitude } else { -magnitude };
     value as i16
 }
 

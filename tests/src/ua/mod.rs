@@ -26,19 +26,42 @@
 //! independent of the production crates they help test.
 
 mod call;
+mod dialog_info;
 mod engine;
+pub mod g711;
 mod log;
 mod phone;
 mod rtp;
 mod sdp;
+mod subscription;
 mod wire;
 
 pub use call::{Call, CallStatus, IncomingCall, OutgoingCall, ReinviteAnswer};
+pub use dialog_info::{DialogEntry, DialogInfo};
 pub use log::{ladder, Direction, LogEntry};
 pub use phone::Phone;
 pub use rtp::{dtmf_code, Payload, RtpPacket, RtpSend, RtpStream, SAMPLES_PER_PACKET};
 pub use sdp::{Codec, MediaDirection, Sdp};
+pub use subscription::Subscription;
 pub use wire::Transport;
+
+/// The Content-Type of Baton's handover INFOs, both ways: the server's
+/// question to A and A's decision (`{"handover":"<id>","decision":…}`).
+pub const HANDOVER_CONTENT_TYPE: &str = "application/vnd.baton.handover+json";
+
+/// The Content-Type of RFC 4235 dialog-info NOTIFY bodies.
+pub const DIALOG_INFO_CONTENT_TYPE: &str = "application/dialog-info+xml";
+
+/// The value of a `Replaces` header (RFC 3891 §6.1) naming the dialog
+/// `call_id` with `to_tag` and `from_tag` as the *recipient* of the INVITE
+/// sees them: to pull A's call through S, `to_tag` is S's tag and
+/// `from_tag` is A's. `early_only` adds the `early-only` flag (§6.1: only
+/// replace a dialog that is still early). Gives
+/// `call-id;to-tag=T;from-tag=F[;early-only]`.
+pub fn replaces_value(call_id: &str, to_tag: &str, from_tag: &str, early_only: bool) -> String {
+    let flag = if early_only { ";early-only" } else { "" };
+    format!("{call_id};to-tag={to_tag};from-tag={from_tag}{flag}")
+}
 
 /// Why a blocking call of the agent did not get what it waited for.
 #[derive(Debug, thiserror::Error)]

@@ -5,6 +5,7 @@
 use super::call::{CallState, CallStatus, IncomingCall, OutgoingCall, Role};
 use super::engine::{next_id, Engine};
 use super::log::LogEntry;
+use super::subscription::{Subscription, SubscriptionState};
 use super::wire::{Peer, Transport};
 use super::{Call, Sdp, UaError};
 use sip_auth::Algorithm;
@@ -130,16 +131,39 @@ impl Phone {
     /// # Panics
     /// If `target` is not a URI.
     pub fn call(&self, target: &str, sdp: Option<Sdp>) -> OutgoingCall {
-        self.place(target, sdp, None)
+        self.place(target, sdp, None, &[])
+    }
+
+    /// [`Self::call`] with extra headers on the INVITE, after the phone's
+    /// own (e.g. `Replaces` from [`super::replaces_value`], RFC 3891). They
+    /// are kept on the retry with credentials after a `401`/`407`; none of
+    /// them should be one the phone sets itself (From, To, Call-ID, CSeq,
+    /// Via, Contact, Content-Type).
+    ///
+    /// # Panics
+    /// If `target` is not a URI.
+    pub fn call_with_headers(
+        &self,
+        target: &str,
+        sdp: Option<Sdp>,
+        headers: &[(HeaderName, String)],
+    ) -> OutgoingCall {
+        self.place(target, sdp, None, headers)
     }
 
     /// Places a call with a late offer (RFC 3261 §13.2.1): an INVITE
     /// without SDP; the offer comes in the 2xx and `answer` goes in the ACK.
     pub fn call_late_offer(&self, target: &str, answer: Sdp) -> OutgoingCall {
-        self.place(target, None, Some(answer))
+        self.place(target, None, Some(answer), &[])
     }
 
-    fn place(&self, target: &str, sdp: Option<Sdp>, late_answer: Option<Sdp>) -> OutgoingCall {
+    fn place(
+        &self,
+        target: &str,
+        sdp: Option<Sdp>,
+        late_answer: Option<Sdp>,
+        extra: &[(HeaderName, String)],
+    ) -> OutgoingCall {
         let uri = Uri::parse(target).unwrap_or_else(|_| panic!("{target:?} is not a URI"));
         let mut st = self.engine.lock();
         let idx = st.calls.len();
@@ -164,6 +188,9 @@ impl Phone {
             HeaderName::Allow,
             "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY",
         );
+        for (name, value) in extra {
+            invite.headers.push(name.clone(), value.clone());
+        }
         let mut state = CallState::new(
             Role::Uac,
             call_id,
@@ -194,6 +221,99 @@ impl Phone {
             engine: Arc::clone(&self.engine),
             idx,
         }
+    }
+
+    /// Subscribes to the dialog event package of our own address of
+    /// record (RFC 4235): `SUBSCRIBE sip:user@domain`, `Event: dialog`,
+    /// `Accept: application/dialog-info+xml`, `Expires: expires`; a
+    /// `401`/`407` is answered once with credentials. Blocks until the
+    /// final response; a refusal is still `Ok` (see
+    /// [`Subscription::status`]), only a timeout is `Err`. NOTIFYs are
+    /// answered `200` and recorded from the moment the SUBSCRIBE is sent,
+    /// so those that overtake the 2xx count too.
+    pub fn subscribe_dialog(&self, expires: u32) -> Result<Subscription, UaError> {
+        self.subscribe_to(
+            &self.aor(),
+            "dialog",
+            Some("application/dialog-info+xml"),
+            expires,
+        )
+    }
+
+    /// Subscribes to any event package at `target` (our AOR, or another
+    /// user's to see a `403`), with `accept` as the Accept header if given.
+    /// Same behaviour as [`Self::subscribe_dialog`].
+    ///
+    /// # Errors
+    /// [`UaError::BadUri`] if `target` is not a URI; a timeout if no final
+    /// response came.
+    pub fn subscribe_to(
+        &self,
+        target: &str,
+        event: &str,
+        accept: Option<&str>,
+        expires: u32,
+    ) -> Result<Subscription, UaError> {
+        let uri = Uri::parse(target).map_err(|_| UaError::BadUri(target.to_string()))?;
+        let (request, idx) = {
+            let mut st = self.engine.lock();
+            let local_tag = format!("ua{}", next_id());
+            let call_id = format!("sub{}-{}@127.0.0.1", next_id(), self.local_addr().port());
+            let aor = self.engine.aor();
+            let mut r = Message::request(Method::SUBSCRIBE, uri);
+            r.headers.push(
+                HeaderName::From,
+                format!("\"{}\" <{aor}>;tag={local_tag}", self.engine.name),
+            );
+            r.headers.push(HeaderName::To, format!("<{target}>"));
+            r.headers.push(HeaderName::CallId, call_id.clone());
+            r.headers.push(HeaderName::CSeq, "1 SUBSCRIBE");
+            r.headers.push(HeaderName::Contact, self.engine.contact());
+            r.headers.push(HeaderName::Event, event);
+            if let Some(accept) = accept {
+                r.headers.push(HeaderName::Accept, accept);
+            }
+            r.headers.push(HeaderName::Expires, expires.to_string());
+            self.engine.stamp(&mut r);
+            st.subscriptions.push(SubscriptionState {
+                event: event.to_string(),
+                accept: accept.map(str::to_string),
+                call_id,
+                local_tag,
+                request: r.clone(),
+                dialog: None,
+                final_response: None,
+                notifies: Vec::new(),
+            });
+            (r, st.subscriptions.len() - 1)
+        };
+        let response =
+            self.engine
+                .request(request, None, None, "the final response to SUBSCRIBE")?;
+        self.engine.lock().subscriptions[idx].final_response = Some(response);
+        Ok(Subscription {
+            engine: Arc::clone(&self.engine),
+            idx,
+        })
+    }
+
+    /// Subscribes to `event` at our own AOR with no Accept header and
+    /// returns the final response: for packages the server may not support
+    /// (`489 Bad Event`, RFC 6665 §8.3.1). A 2xx leaves the subscription
+    /// running, its NOTIFYs answered `200`.
+    pub fn subscribe(&self, event: &str, expires: u32) -> Result<Message, UaError> {
+        let sub = self.subscribe_to(&self.aor(), event, None, expires)?;
+        sub.final_response()
+            .ok_or_else(|| self.engine.timeout("the final response to SUBSCRIBE"))
+    }
+
+    /// Every NOTIFY this phone received, for a subscription or not (those
+    /// refused with `481` included), in order.
+    pub fn received_notifies(&self) -> Vec<Message> {
+        self.received_requests()
+            .into_iter()
+            .filter(|m| m.method() == Some(&Method::NOTIFY))
+            .collect()
     }
 
     /// Waits for the next INVITE that opens a call at this phone.

@@ -5,7 +5,7 @@
 //! The same socket sends and receives (symmetric RTP), as real phones do
 //! and as a relay that latches onto the source address expects.
 
-use super::UaError;
+use super::{g711, UaError};
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
@@ -17,8 +17,6 @@ use std::time::{Duration, Instant};
 
 /// Samples per packet: 20 ms of 8 kHz audio.
 pub const SAMPLES_PER_PACKET: u32 = 160;
-/// How many payload bytes of each received packet are kept.
-const KEPT_PAYLOAD: usize = 32;
 /// How long one RFC 4733 digit lasts before its end packets.
 const DTMF_UPDATES: u32 = 5;
 /// RFC 4733 §2.5.1.4: the final packet is sent a total of three times.
@@ -41,7 +39,7 @@ pub struct RtpPacket {
     pub timestamp: u32,
     /// Synchronisation source.
     pub ssrc: u32,
-    /// The first payload bytes (at most 32).
+    /// The whole payload (padding removed).
     pub payload: Vec<u8>,
     /// The whole payload's length.
     pub payload_len: usize,
@@ -78,7 +76,7 @@ impl RtpPacket {
             seq: u16::from_be_bytes([data[2], data[3]]),
             timestamp: u32::from_be_bytes([data[4], data[5], data[6], data[7]]),
             ssrc: u32::from_be_bytes([data[8], data[9], data[10], data[11]]),
-            payload: payload[..payload.len().min(KEPT_PAYLOAD)].to_vec(),
+            payload: payload.to_vec(),
             payload_len: payload.len(),
         })
     }
@@ -88,6 +86,22 @@ impl RtpPacket {
     pub fn telephone_event(&self) -> Option<(u8, bool, u16)> {
         let p = self.payload.get(..4)?;
         Some((p[0], p[1] & 0x80 != 0, u16::from_be_bytes([p[2], p[3]])))
+    }
+
+    /// The payload bytes.
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+
+    /// The payload decoded to linear samples when its payload type is a
+    /// static G.711 one: 0 (PCMU, µ-law) or 8 (PCMA, A-law); `None` for any
+    /// other payload type.
+    pub fn samples(&self) -> Option<Vec<i16>> {
+        match self.payload_type {
+            0 => Some(self.payload.iter().map(|b| g711::ulaw_decode(*b)).collect()),
+            8 => Some(self.payload.iter().map(|b| g711::alaw_decode(*b)).collect()),
+            _ => None,
+        }
     }
 }
 
@@ -99,6 +113,15 @@ pub enum Payload {
     Pattern(u8),
     /// 160 bytes of µ-law silence (0xFF).
     Silence,
+    /// 160 µ-law bytes, each the code of this linear sample (for PCMU,
+    /// payload type 0): a level the receiver checks with
+    /// [`RtpPacket::samples`] or [`RtpStream::rms_since`]. The decoded
+    /// value is the sample as G.711 quantises it
+    /// (`g711::ulaw_decode(g711::ulaw_encode(x))`).
+    ConstantUlaw(i16),
+    /// 160 A-law bytes, each the code of this linear sample (for PCMA,
+    /// payload type 8).
+    ConstantAlaw(i16),
     /// Any generator of the payload of packet number `n`.
     Custom(Box<dyn FnMut(u32) -> Vec<u8> + Send>),
 }
@@ -112,6 +135,8 @@ impl Payload {
                 p
             }
             Payload::Silence => vec![0xff; SAMPLES_PER_PACKET as usize],
+            Payload::ConstantUlaw(x) => vec![g711::ulaw_encode(*x); SAMPLES_PER_PACKET as usize],
+            Payload::ConstantAlaw(x) => vec![g711::alaw_encode(*x); SAMPLES_PER_PACKET as usize],
             Payload::Custom(f) => f(n),
         }
     }
@@ -122,6 +147,8 @@ impl fmt::Debug for Payload {
         match self {
             Payload::Pattern(m) => write!(f, "Pattern({m:#04x})"),
             Payload::Silence => f.write_str("Silence"),
+            Payload::ConstantUlaw(x) => write!(f, "ConstantUlaw({x})"),
+            Payload::ConstantAlaw(x) => write!(f, "ConstantAlaw({x})"),
             Payload::Custom(_) => f.write_str("Custom(..)"),
         }
     }
@@ -155,6 +182,20 @@ impl RtpSend {
             payload,
             telephone_event: 101,
         }
+    }
+
+    /// What the answer `remote` negotiated: its address, the payload type
+    /// of its first audio codec (else 0) for the audio, and its
+    /// `telephone-event` payload type (else 101) for RFC 4733 digits.
+    pub fn negotiated(remote: &super::Sdp, ssrc: u32, payload: Payload) -> RtpSend {
+        let mut spec = RtpSend::new(remote.rtp_addr(), ssrc, payload);
+        if let Some(codec) = remote.audio_codec() {
+            spec.payload_type = codec.payload_type;
+        }
+        if let Some(te) = remote.payload_type_of("telephone-event") {
+            spec.telephone_event = te;
+        }
+        spec
     }
 
     /// Another audio payload type.
@@ -432,6 +473,29 @@ impl RtpStream {
             .iter()
             .filter(|p| p.payload_type != te && p.payload.first() == Some(&marker))
             .count()
+    }
+
+    /// The decoded samples of every G.711 packet (payload type 0 or 8) that
+    /// arrived after `instant`, in arrival order.
+    pub fn samples_since(&self, instant: Instant) -> Vec<i16> {
+        lock(&self.shared.packets)
+            .iter()
+            .filter(|p| p.at > instant)
+            .filter_map(RtpPacket::samples)
+            .flatten()
+            .collect()
+    }
+
+    /// The root-mean-square level of [`Self::samples_since`]`(instant)`:
+    /// 0 for silence, the magnitude of the sample for a constant payload;
+    /// `None` when no G.711 packet arrived since.
+    pub fn rms_since(&self, instant: Instant) -> Option<f64> {
+        let samples = self.samples_since(instant);
+        if samples.is_empty() {
+            return None;
+        }
+        let sum: f64 = samples.iter().map(|s| f64::from(*s).powi(2)).sum();
+        Some((sum / samples.len() as f64).sqrt())
     }
 
     /// The RFC 4733 digits received, one per event: an event is identified

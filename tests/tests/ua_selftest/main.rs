@@ -12,6 +12,8 @@ use sip_auth::Algorithm;
 use sip_message::{HeaderName, Message, Method};
 use std::time::{Duration, Instant};
 
+mod handover_support;
+
 const T: Duration = REPLY_TIMEOUT;
 
 /// Two phones pointed at each other.

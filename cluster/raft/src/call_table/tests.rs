@@ -11,6 +11,7 @@ const N1: NodeId = NodeId(1);
 const N2: NodeId = NodeId(2);
 const H1: HandoverId = HandoverId(1);
 const H2: HandoverId = HandoverId(2);
+const H3: HandoverId = HandoverId(3);
 
 fn created(call: CallId, anchor: NodeId) -> Command {
     Command::CallCreated {
@@ -100,6 +101,15 @@ fn swapped(call: CallId, handover: HandoverId) -> Command {
         dialog: dialog("desk"),
         media: media(20_002),
         swapped_at_ms: T0 + 300,
+    }
+}
+
+fn abandoned(call: CallId, handover: HandoverId, reason: AbandonReason) -> Command {
+    Command::HandoverAbandoned {
+        call,
+        handover,
+        reason,
+        at_ms: T0 + 250,
     }
 }
 
@@ -903,6 +913,290 @@ fn swap_after_the_call_ended_is_refused() {
     assert_rejected(&mut table, swapped(A, H1), Rejection::CallEnded { call: A });
 }
 
+#[test]
+fn a_swap_frees_the_call_for_a_chain_of_handovers() {
+    // The caller's leg moves A → B → A → C: each swap clears the pending
+    // attempt, so the next pull of the same call is accepted.
+    let mut table = up_call();
+    let steps = [
+        (H1, "desk", 20_002, APPROVE),
+        (H2, "caller", 20_004, APPROVE_LISTEN),
+        (H3, "car", 20_006, APPROVE),
+    ];
+    for (n, (id, tag, port, decision)) in (0u64..).zip(steps) {
+        let at = T0 + 1_000 * (n + 1);
+        assert_eq!(
+            table.apply(&Command::HandoverRequested {
+                call: A,
+                handover: id,
+                leg: LegRole::Caller,
+                requested_by: format!("sip:{tag}@example.com"),
+                node: N1,
+                requested_at_ms: at,
+            }),
+            Ok(Outcome::HandoverRequested),
+            "request {id}"
+        );
+        assert_eq!(
+            table.apply(&Command::HandoverDecided {
+                call: A,
+                handover: id,
+                decision,
+                decided_by: "sip:alice@example.com".into(),
+                decided_at_ms: at + 10,
+            }),
+            Ok(Outcome::HandoverDecided(decision))
+        );
+        assert_eq!(
+            table.apply(&Command::BridgeSwapped {
+                call: A,
+                handover: id,
+                dialog: dialog(tag),
+                media: media(port),
+                swapped_at_ms: at + 20,
+            }),
+            Ok(Outcome::BridgeSwapped)
+        );
+        let record = table.get(A).expect("call");
+        assert!(
+            record.pending_handover.is_none(),
+            "swap {id} clears pending"
+        );
+        assert_eq!(
+            record.caller.as_ref().map(|l| (&l.dialog, &l.media)),
+            Some((&dialog(tag), &media(port)))
+        );
+    }
+    let record = table.get(A).expect("call");
+    let trail: Vec<_> = record
+        .handovers
+        .iter()
+        .map(|h| (h.id, h.requested_by.as_str(), h.swapped_at_ms, h.abandoned))
+        .collect();
+    assert_eq!(
+        trail,
+        vec![
+            (H1, "sip:desk@example.com", Some(T0 + 1_020), None),
+            (H2, "sip:caller@example.com", Some(T0 + 2_020), None),
+            (H3, "sip:car@example.com", Some(T0 + 3_020), None),
+        ]
+    );
+    // Only the second approval kept its original device listening: B.
+    assert_eq!(record.listeners.len(), 1);
+    assert_eq!(record.listeners[0].dialog, dialog("desk"));
+    assert_eq!(
+        record.callee.as_ref().map(|l| &l.dialog),
+        Some(&dialog("callee")),
+        "the other leg never moved"
+    );
+    // A fourth attempt that times out clears pending too; a fifth follows.
+    let h4 = HandoverId(4);
+    table.apply(&requested(A, h4, LegRole::Callee)).expect("4");
+    table
+        .apply(&decided(A, h4, HandoverDecision::TimedOut))
+        .expect("timeout");
+    assert!(table.get(A).is_some_and(|r| r.pending_handover.is_none()));
+    assert_eq!(
+        table.apply(&requested(A, HandoverId(5), LegRole::Callee)),
+        Ok(Outcome::HandoverRequested)
+    );
+}
+
+#[test]
+fn a_cancelled_handover_is_abandoned_and_frees_the_call() {
+    let mut table = up_call();
+    table
+        .apply(&requested(A, H1, LegRole::Caller))
+        .expect("request");
+    assert_eq!(
+        table.apply(&abandoned(A, H1, AbandonReason::Cancelled)),
+        Ok(Outcome::HandoverAbandoned(AbandonReason::Cancelled))
+    );
+    let record = table.get(A).expect("call");
+    assert!(record.pending_handover.is_none());
+    assert_eq!(record.handovers.len(), 1);
+    let done = &record.handovers[0];
+    assert_eq!(done.id, H1);
+    assert_eq!(done.decided, None);
+    assert_eq!(done.swapped_at_ms, None);
+    assert_eq!(
+        done.abandoned,
+        Some(Abandoned {
+            reason: AbandonReason::Cancelled,
+            at_ms: T0 + 250
+        })
+    );
+    assert_eq!(
+        record.caller.as_ref().map(|l| &l.dialog),
+        Some(&dialog("caller"))
+    );
+
+    assert_unchanged(&mut table, abandoned(A, H1, AbandonReason::Cancelled));
+    let finished = Rejection::HandoverFinished {
+        call: A,
+        handover: H1,
+    };
+    assert_rejected(
+        &mut table,
+        abandoned(A, H1, AbandonReason::RolledBack),
+        finished.clone(),
+    );
+    assert_rejected(&mut table, decided(A, H1, APPROVE), finished.clone());
+    assert_rejected(&mut table, swapped(A, H1), finished.clone());
+    assert_rejected(&mut table, requested(A, H1, LegRole::Caller), finished);
+    assert_eq!(
+        table.apply(&requested(A, H2, LegRole::Caller)),
+        Ok(Outcome::HandoverRequested)
+    );
+}
+
+#[test]
+fn an_approved_handover_can_be_rolled_back() {
+    let mut table = up_call();
+    table
+        .apply(&requested(A, H1, LegRole::Callee))
+        .expect("request");
+    table
+        .apply(&decided(A, H1, APPROVE_LISTEN))
+        .expect("decide");
+    let before_legs = table
+        .get(A)
+        .map(|r| (r.caller.clone(), r.callee.clone()))
+        .expect("call");
+    assert_eq!(
+        table.apply(&abandoned(A, H1, AbandonReason::RolledBack)),
+        Ok(Outcome::HandoverAbandoned(AbandonReason::RolledBack))
+    );
+    let record = table.get(A).expect("call");
+    assert!(record.pending_handover.is_none());
+    assert_eq!(
+        (record.caller.clone(), record.callee.clone()),
+        before_legs,
+        "the call stays with the original device"
+    );
+    assert!(record.listeners.is_empty(), "no swap, no listener");
+    let done = &record.handovers[0];
+    assert_eq!(
+        done.decided.as_ref().map(|d| d.decision),
+        Some(APPROVE_LISTEN)
+    );
+    assert_eq!(
+        done.abandoned.map(|a| a.reason),
+        Some(AbandonReason::RolledBack)
+    );
+    assert_eq!(done.swapped_at_ms, None);
+    // The approval stays on record (its replay is a no-op), the swap is
+    // too late, and the call is free for another pull.
+    assert_unchanged(&mut table, decided(A, H1, APPROVE_LISTEN));
+    assert_rejected(
+        &mut table,
+        decided(A, H1, HandoverDecision::Denied),
+        Rejection::HandoverAlreadyDecided {
+            call: A,
+            handover: H1,
+            decision: APPROVE_LISTEN,
+        },
+    );
+    assert_rejected(
+        &mut table,
+        swapped(A, H1),
+        Rejection::HandoverFinished {
+            call: A,
+            handover: H1,
+        },
+    );
+    assert_eq!(
+        table.apply(&requested(A, H2, LegRole::Callee)),
+        Ok(Outcome::HandoverRequested)
+    );
+}
+
+#[test]
+fn a_handover_pending_when_the_call_ended_can_still_be_closed() {
+    for approved in [false, true] {
+        let mut table = up_call();
+        table
+            .apply(&requested(A, H1, LegRole::Caller))
+            .expect("request");
+        if approved {
+            table.apply(&decided(A, H1, APPROVE)).expect("decide");
+        }
+        table.apply(&ended(A, HANGUP, T0 + 220)).expect("end");
+        assert_eq!(
+            table.apply(&abandoned(A, H1, AbandonReason::CallEnded)),
+            Ok(Outcome::HandoverAbandoned(AbandonReason::CallEnded))
+        );
+        let record = table.get(A).expect("call");
+        assert!(record.pending_handover.is_none());
+        assert!(!record.is_active(), "the call stays ended");
+        assert_eq!(
+            record.handovers[0].abandoned.map(|a| a.reason),
+            Some(AbandonReason::CallEnded)
+        );
+        assert_unchanged(&mut table, abandoned(A, H1, AbandonReason::CallEnded));
+        assert_rejected(
+            &mut table,
+            requested(A, H2, LegRole::Caller),
+            Rejection::CallEnded { call: A },
+        );
+    }
+}
+
+#[test]
+fn abandon_needs_a_matching_unfinished_handover() {
+    assert_rejected(
+        &mut CallTable::new(),
+        abandoned(A, H1, AbandonReason::Cancelled),
+        Rejection::UnknownCall { call: A },
+    );
+    let mut table = up_call();
+    assert_rejected(
+        &mut table,
+        abandoned(A, H1, AbandonReason::Cancelled),
+        Rejection::UnknownHandover {
+            call: A,
+            handover: H1,
+        },
+    );
+    table
+        .apply(&requested(A, H1, LegRole::Caller))
+        .expect("request");
+    // Another attempt's id leaves the pending one alone.
+    assert_rejected(
+        &mut table,
+        abandoned(A, H2, AbandonReason::Cancelled),
+        Rejection::UnknownHandover {
+            call: A,
+            handover: H2,
+        },
+    );
+    // Swapped or denied attempts are finished: no abandon afterwards.
+    table.apply(&decided(A, H1, APPROVE)).expect("decide");
+    table.apply(&swapped(A, H1)).expect("swap");
+    assert_rejected(
+        &mut table,
+        abandoned(A, H1, AbandonReason::RolledBack),
+        Rejection::HandoverFinished {
+            call: A,
+            handover: H1,
+        },
+    );
+    table
+        .apply(&requested(A, H2, LegRole::Caller))
+        .expect("request");
+    table
+        .apply(&decided(A, H2, HandoverDecision::Denied))
+        .expect("deny");
+    assert_rejected(
+        &mut table,
+        abandoned(A, H2, AbandonReason::Cancelled),
+        Rejection::HandoverFinished {
+            call: A,
+            handover: H2,
+        },
+    );
+}
+
 // --- EndedCallsPurged ------------------------------------------------------
 
 #[test]
@@ -942,6 +1236,7 @@ fn purge_drops_only_old_tombstones() {
 fn command_call_accessor() {
     assert_eq!(created(A, N1).call(), Some(A));
     assert_eq!(swapped(B, H1).call(), Some(B));
+    assert_eq!(abandoned(B, H1, AbandonReason::Cancelled).call(), Some(B));
     assert_eq!(
         Command::EndedCallsPurged { ended_before_ms: 0 }.call(),
         None
@@ -978,7 +1273,7 @@ fn random_command(rng: &mut Rng) -> Command {
     let leg = rng.pick(&[LegRole::Caller, LegRole::Callee]);
     let handover = HandoverId(rng.below(3));
     let at = T0 + rng.below(50);
-    match rng.below(10) {
+    match rng.below(11) {
         0 => created(call, NodeId(rng.below(3))),
         1 => Command::LegConfirmed {
             call,
@@ -1011,6 +1306,16 @@ fn random_command(rng: &mut Rng) -> Command {
             rng.pick(&[APPROVE, APPROVE_LISTEN, HandoverDecision::Denied]),
         ),
         8 => swapped(call, handover),
+        9 => Command::HandoverAbandoned {
+            call,
+            handover,
+            reason: rng.pick(&[
+                AbandonReason::Cancelled,
+                AbandonReason::CallEnded,
+                AbandonReason::RolledBack,
+            ]),
+            at_ms: at,
+        },
         _ => Command::EndedCallsPurged {
             ended_before_ms: T0 + rng.below(60),
         },
@@ -1050,6 +1355,7 @@ fn random_sequences_are_deterministic_and_rejections_change_nothing() {
         "HandoverRequested",
         "HandoverDecided",
         "BridgeSwapped",
+        "HandoverAbandoned",
         "Purged",
         "Unchanged",
         "UnknownCall",
@@ -1091,6 +1397,7 @@ fn check_invariants(table: &CallTable) {
             // A pending attempt is undecided or approved, never swapped, and
             // its id is not also in the trail.
             assert!(pending.swapped_at_ms.is_none());
+            assert!(pending.abandoned.is_none());
             assert!(matches!(
                 pending.decided.as_ref().map(|d| d.decision),
                 None | Some(HandoverDecision::Approved { .. })
@@ -1098,13 +1405,28 @@ fn check_invariants(table: &CallTable) {
             assert!(record.handovers.iter().all(|h| h.id != pending.id));
         }
         for done in &record.handovers {
-            // Every finished attempt was decided; swapped ones approved.
+            // Every finished attempt was decided or abandoned; swapped ones
+            // approved; abandoned ones neither swapped nor refused.
             let decision = done.decided.as_ref().map(|d| d.decision);
-            assert!(decision.is_some());
+            assert!(decision.is_some() || done.abandoned.is_some());
             if done.swapped_at_ms.is_some() {
                 assert!(matches!(decision, Some(HandoverDecision::Approved { .. })));
+                assert!(done.abandoned.is_none());
+            }
+            if done.abandoned.is_some() {
+                assert!(matches!(
+                    decision,
+                    None | Some(HandoverDecision::Approved { .. })
+                ));
             }
         }
+        // Attempt ids are never reused within a call.
+        let mut ids: Vec<_> = record.handovers.iter().map(|h| h.id).collect();
+        ids.extend(record.pending_handover.as_ref().map(|p| p.id));
+        let count = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), count);
         assert!(record.listeners.len() <= record.handovers.len());
         if let Some(last) = record.anchor_history.last() {
             assert_eq!(last.to, record.anchor);

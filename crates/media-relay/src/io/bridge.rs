@@ -7,8 +7,9 @@
 
 use super::leg::{Leg, LegHandle};
 use super::lock;
+use super::monitor;
 use super::relay::RelayShared;
-use crate::{LegId, RelayError};
+use crate::{LegId, RelayError, Splice};
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
@@ -31,6 +32,10 @@ pub(crate) struct Route {
 pub struct BridgeHandle {
     relay: Arc<RelayShared>,
     ends: Mutex<[(LegId, Weak<Leg>); 2]>,
+    /// The latest re-point: the end it left in place (R) and the epoch of
+    /// the new route into R, whose splice [`BridgeHandle::last_splice`]
+    /// reports.
+    repointed: Mutex<Option<(LegId, Weak<Leg>, u64)>>,
 }
 
 impl BridgeHandle {
@@ -46,6 +51,9 @@ impl BridgeHandle {
         for h in [a, b] {
             usable(&h.leg)?;
         }
+        for h in [a, b] {
+            monitor::stop(&h.leg);
+        }
         a.leg.route.store(Some(Arc::new(Route {
             to: Arc::clone(&b.leg),
             epoch: relay.next_epoch(),
@@ -60,6 +68,7 @@ impl BridgeHandle {
                 (a.id(), Arc::downgrade(&a.leg)),
                 (b.id(), Arc::downgrade(&b.leg)),
             ]),
+            repointed: Mutex::new(None),
         })
     }
 
@@ -92,11 +101,14 @@ impl BridgeHandle {
             return Err(RelayError::SameLeg { leg: r.id });
         }
         usable(&new.leg)?;
+        monitor::stop(&new.leg);
         // New → R first: R's rewriter starts the splice on new's first
         // packet. Then R → new, then old is cut off.
+        let epoch = self.relay.next_epoch();
+        *lock(&self.repointed) = Some((r.id, Arc::downgrade(&r), epoch));
         new.leg.route.store(Some(Arc::new(Route {
             to: Arc::clone(&r),
-            epoch: self.relay.next_epoch(),
+            epoch,
         })));
         r.route.store(Some(Arc::new(Route {
             to: Arc::clone(&new.leg),
@@ -104,6 +116,53 @@ impl BridgeHandle {
         })));
         old.leg.route.store(None);
         ends[i] = (new.id(), Arc::downgrade(&new.leg));
+        Ok(())
+    }
+
+    /// How the stream toward the end the latest [`BridgeHandle::repoint`]
+    /// left in place (R) was spliced: when the new end's first packet was
+    /// sent to R, the time since the old end's last, and the packets R
+    /// missed in between (see [`Splice`]). `None` before the new end's
+    /// first packet has reached R, if no re-point happened, if R had heard
+    /// nothing from the old end, or if R is closed.
+    pub fn last_splice(&self) -> Option<Splice> {
+        let (_, r, epoch) = lock(&self.repointed).clone()?;
+        let r = r.upgrade()?;
+        let (spliced, splice) = lock(&r.egress).rewriter.last_splice()?;
+        (spliced == epoch).then_some(splice)
+    }
+
+    /// Makes `listener` hear both ends of this bridge mixed (see
+    /// [`crate::Relay::monitor`]).
+    pub(crate) fn monitor(&self, listener: &LegHandle) -> Result<(), RelayError> {
+        let _control = lock(&self.relay.control);
+        let ends = lock(&self.ends);
+        let l = &listener.leg;
+        if l.closed.load(Ordering::Acquire) {
+            return Err(RelayError::LegClosed { leg: l.id });
+        }
+        if ends.iter().any(|(id, _)| *id == l.id) {
+            return Err(RelayError::MonitorOwnBridge { leg: l.id });
+        }
+        if l.route.load().is_some() {
+            return Err(RelayError::AlreadyBridged { leg: l.id });
+        }
+        let mut legs = Vec::with_capacity(2);
+        for (id, weak) in ends.iter() {
+            let leg = weak
+                .upgrade()
+                .filter(|leg| !leg.closed.load(Ordering::Acquire))
+                .ok_or(RelayError::LegClosed { leg: *id })?;
+            if monitor::tapped_by_other(&leg, l.id) {
+                return Err(RelayError::AlreadyMonitored { leg: *id });
+            }
+            legs.push(leg);
+        }
+        // The clock is R, the end the latest re-point left in place; with
+        // no re-point, the second end given to `connect`.
+        let unmoved = lock(&self.repointed).as_ref().map(|(id, _, _)| *id);
+        let clock = if unmoved == Some(ends[0].0) { 0 } else { 1 };
+        monitor::start(l, &legs[clock], &legs[1 - clock], self.relay.next_epoch());
         Ok(())
     }
 

@@ -3,15 +3,18 @@
 
 use super::bridge::Route;
 use super::lock;
+use super::monitor::{self, extras, Monitor, Tap};
 use super::relay::RelayShared;
 use super::socket::MediaSocket;
+use crate::dtmf::{KeySink, KeyWatch};
+use crate::egress::Egress;
 use crate::leg_state::{LegState, Port};
-use crate::rewriter::StreamRewriter;
+use crate::prompt::Prompt;
 use crate::{DirectionStats, DropReason, LegId, LegStats, PortPair, PortPool};
 use arc_swap::{ArcSwap, ArcSwapOption};
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -92,9 +95,19 @@ pub(crate) struct Leg {
     pub(crate) destinations: ArcSwap<Destinations>,
     /// Where this leg's packets go; swapped whole by connect and re-point.
     pub(crate) route: ArcSwapOption<Route>,
-    /// Rewrites what is sent toward this leg's remote.
-    pub(crate) egress: Mutex<StreamRewriter>,
+    /// Rewrites what is sent toward this leg's remote, and mixes in a
+    /// prompt tone.
+    pub(crate) egress: Mutex<Egress>,
     pub(crate) outbound: Outbound,
+    /// Which of the extras below are on (`monitor::extras` bits): the
+    /// packet path looks at them only when a bit is set.
+    pub(crate) extras: AtomicU8,
+    /// The key watch on inbound telephone-events.
+    pub(crate) keys: Mutex<Option<(KeyWatch, KeySink)>>,
+    /// The monitor this leg's inbound audio feeds.
+    pub(crate) tap: ArcSwapOption<Tap>,
+    /// The monitor this leg listens to (it owns it).
+    pub(crate) monitor: Mutex<Option<Arc<Monitor>>>,
     pub(crate) closed: AtomicBool,
     pub(crate) worker: usize,
     pub(crate) slot: usize,
@@ -190,6 +203,48 @@ impl LegHandle {
     /// media inactivity timeouts.
     pub fn idle_for(&self, now: Instant) -> Duration {
         lock(&self.leg.core).idle_for(now)
+    }
+
+    /// Watches the telephone-events (RFC 4733) this leg's remote sends in
+    /// `payload_type` for the event codes `keys` (0-9 digits, 10 `*`, 11
+    /// `#`). Until [`LegHandle::unwatch_keys`], each such packet is dropped
+    /// (counted as [`DropReason::DtmfConsumed`]) instead of forwarded, and
+    /// `sink` is called once per key press, on the first packet seen of
+    /// its event. Other events and packets pass as before. Replaces any
+    /// earlier watch.
+    pub fn watch_keys(&self, payload_type: u8, keys: &[u8], sink: KeySink) {
+        *lock(&self.leg.keys) = Some((KeyWatch::new(payload_type, keys), sink));
+        self.leg.extras.fetch_or(extras::KEYS, Ordering::AcqRel);
+    }
+
+    /// Ends the key watch: every telephone-event is forwarded again.
+    pub fn unwatch_keys(&self) {
+        self.leg.extras.fetch_and(!extras::KEYS, Ordering::AcqRel);
+        *lock(&self.leg.keys) = None;
+    }
+
+    /// Mixes a prompt tone (a 1 kHz beep, 250 ms on, 250 ms off, at
+    /// -12 dBFS) into every G.711 packet (PCMU, PCMA) sent toward this
+    /// leg's remote for `duration` from now; other payload types pass
+    /// unchanged. The tone rides on the packets the other side sends:
+    /// while it is silent (nothing to forward), no tone is heard. Replaces
+    /// a prompt playing.
+    pub fn play_prompt(&self, duration: Duration) {
+        lock(&self.leg.egress).prompt = Some(Prompt::new(Instant::now() + duration));
+    }
+
+    /// Stops the prompt tone, if one is playing.
+    pub fn stop_prompt(&self) {
+        lock(&self.leg.egress).prompt = None;
+    }
+
+    /// Ends the monitor this leg listens to (see [`crate::Relay::monitor`]),
+    /// if any: the bridge it listened to is left as it is, and what this
+    /// leg sends is handled as before (dropped as `no_destination` unless
+    /// it is bridged). Closing the leg does this too.
+    pub fn stop_monitor(&self) {
+        let _control = lock(&self.relay.control);
+        monitor::stop(&self.leg);
     }
 
     /// Closes the leg (see the type's documentation).

@@ -4,6 +4,7 @@
 
 mod bridge;
 mod leg;
+mod monitor;
 mod relay;
 mod socket;
 mod worker;

@@ -4,17 +4,18 @@
 use super::bridge::{unlink, BridgeHandle};
 use super::leg::{Destinations, Leg, LegHandle, Outbound, PortLease};
 use super::lock;
+use super::monitor;
 use super::socket::bind_pair;
 use super::worker::{Command, Worker, WAKER};
+use crate::egress::Egress;
 use crate::leg_state::LegState;
-use crate::rewriter::StreamRewriter;
 use crate::{LegId, PortPool, RelayConfig, RelayError};
 use arc_swap::{ArcSwap, ArcSwapOption};
 use mio::unix::SourceFd;
 use mio::{Interest, Poll, Registry, Token, Waker};
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -191,8 +192,12 @@ impl Relay {
             core: Mutex::new(core),
             destinations,
             route: ArcSwapOption::empty(),
-            egress: Mutex::new(StreamRewriter::new(config.clock_rate)),
+            egress: Mutex::new(Egress::new(config.clock_rate)),
             outbound: Outbound::default(),
+            extras: AtomicU8::new(0),
+            keys: Mutex::new(None),
+            tap: ArcSwapOption::empty(),
+            monitor: Mutex::new(None),
             closed: AtomicBool::new(false),
             worker,
             slot,
@@ -225,6 +230,29 @@ impl Relay {
     /// Refused if either leg is closed or already bridged.
     pub fn connect(&self, a: &LegHandle, b: &LegHandle) -> Result<BridgeHandle, RelayError> {
         BridgeHandle::connect(&self.shared, a, b)
+    }
+
+    /// Makes `listener` a monitor of `bridge`: from now on it hears both
+    /// ends of the bridge mixed (G.711 decoded, summed with saturation,
+    /// re-encoded in the law of the clock end's packets, one packet per
+    /// clock packet), and everything it sends is dropped (counted as
+    /// [`crate::DropReason::Monitor`]). The clock end is the one the
+    /// latest re-point left in place (the remote party R; with no
+    /// re-point, the second leg given to [`Relay::connect`]); if it is
+    /// silent for over 60 ms, the other end is heard alone. The mix leaves
+    /// from `listener`'s RTP port to its remote, continuing the stream it
+    /// heard before (same SSRC, sequence +1, timestamps running on).
+    ///
+    /// The bridge itself is untouched. The monitor ends on
+    /// [`LegHandle::stop_monitor`], when `listener` closes, or when it is
+    /// bridged again; it follows the two legs it was started on, so stop
+    /// it before re-pointing the bridge (a re-point left with a stale
+    /// monitor still works, the moved-away leg just keeps feeding the mix).
+    /// Refused if `listener` is closed, bridged, or an end of `bridge`, if
+    /// an end is closed, or if an end already feeds another listener's
+    /// monitor. A listener monitoring another bridge moves to this one.
+    pub fn monitor(&self, bridge: &BridgeHandle, listener: &LegHandle) -> Result<(), RelayError> {
+        bridge.monitor(listener)
     }
 
     /// Port pairs allocated now.
@@ -271,6 +299,7 @@ impl RelayShared {
         {
             let _control = lock(&self.control);
             unlink(leg);
+            monitor::stop(leg);
         }
         let link = &self.workers[leg.worker];
         for socket in [&leg.rtp, &leg.rtcp] {

@@ -15,17 +15,20 @@
 use super::bridge::Route;
 use super::leg::Leg;
 use super::lock;
+use super::monitor::{self, extras};
 use super::socket::Received;
+use crate::dtmf::KeyVerdict;
 use crate::leg_state::{Port, Verdict};
 use crate::metrics::MetricsBatch;
 use crate::rewriter::RtcpRewrite;
 use crate::rtcp::rewrite_sender;
-use crate::rtp::RtpHeader;
+use crate::rtp::{payload_range, RtpHeader};
 use crate::DropReason;
 use mio::{Events, Poll, Token};
 use nix::sys::socket::{MultiHeaders, SockaddrStorage};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
 use std::time::Instant;
@@ -214,6 +217,21 @@ impl Worker {
                     Verdict::Rtp(h) => Some(h),
                     Verdict::Rtcp => None,
                 };
+                let bits = leg.extras.load(Ordering::Relaxed);
+                if bits != 0 {
+                    match extras(leg, bits, rtp, data, now) {
+                        Ok(mixed) => {
+                            if let Some(bytes) = mixed {
+                                self.metrics.sent(bytes);
+                            }
+                        }
+                        Err(reason) => {
+                            core.dropped(reason);
+                            self.metrics.dropped(reason);
+                            continue;
+                        }
+                    }
+                }
                 match forward(route.as_deref(), port, rtp, now, data) {
                     Ok(()) => self.metrics.sent(data.len()),
                     Err(reason) => {
@@ -231,6 +249,58 @@ impl Worker {
             }
         }
         more
+    }
+}
+
+/// Applies the extras on (`bits`) to an accepted datagram from `leg`
+/// (`rtp`: its header, `None` for RTCP). `Err` names why it must be
+/// dropped; `Ok` carries the bytes a monitor sent to its listener, if the
+/// datagram fed one.
+fn extras(
+    leg: &Leg,
+    bits: u8,
+    rtp: Option<RtpHeader>,
+    data: &[u8],
+    now: Instant,
+) -> Result<Option<usize>, DropReason> {
+    if let Some(h) = rtp.filter(|_| bits & extras::KEYS != 0) {
+        if consumed(leg, &h, data) {
+            return Err(DropReason::DtmfConsumed);
+        }
+    }
+    if bits & extras::LISTENING != 0 {
+        return Err(DropReason::Monitor);
+    }
+    match rtp.filter(|_| bits & extras::TAP != 0) {
+        Some(h) => Ok(monitor::feed(leg, h, data, now)),
+        None => Ok(None),
+    }
+}
+
+/// Whether the RTP packet `data` (header `h`) is a watched key; reports
+/// the key to the watch's sink on the first packet of its event.
+fn consumed(leg: &Leg, h: &RtpHeader, data: &[u8]) -> bool {
+    let (verdict, sink) = {
+        let mut keys = lock(&leg.keys);
+        let Some((watch, sink)) = keys.as_mut().filter(|(w, _)| w.carries(h.payload_type)) else {
+            return false;
+        };
+        let Some(payload) = payload_range(data) else {
+            return false;
+        };
+        let verdict = watch.judge(h, &data[payload]);
+        let report = matches!(verdict, KeyVerdict::Consume { report: Some(_) });
+        (verdict, report.then(|| Arc::clone(sink)))
+    };
+    match verdict {
+        KeyVerdict::Pass => false,
+        KeyVerdict::Consume { report } => {
+            // Called outside the lock: the sink is the caller's code.
+            if let (Some(key), Some(sink)) = (report, sink) {
+                sink(key);
+            }
+            true
+        }
     }
 }
 
@@ -255,14 +325,11 @@ fn forward(
     let destination: SocketAddr = destination.ok_or(DropReason::NoDestination)?;
     match rtp {
         Some(h) => {
-            let out = lock(&to.egress)
-                .rtp(now, route.epoch, h)
-                .ok_or(DropReason::NoDestination)?;
-            if out != h {
-                out.write(data);
+            if !lock(&to.egress).rtp(now, route.epoch, h, data) {
+                return Err(DropReason::NoDestination);
             }
         }
-        None => match lock(&to.egress).rtcp(route.epoch) {
+        None => match lock(&to.egress).rewriter.rtcp(route.epoch) {
             RtcpRewrite::Unchanged => {}
             RtcpRewrite::Rename {
                 from,

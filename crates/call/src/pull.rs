@@ -1,0 +1,522 @@
+//! The handover side of a `CallActor`: a switch request from a new device
+//! (B) of the user whose device (A) holds one leg of the call, carried
+//! through the pure [`Handover`] machine. The remote party (R) on the other
+//! leg never sees a SIP request when B's codec matches the call's: the
+//! relay re-points R's stream from A's port to B's.
+
+use crate::call::{anchored, media_address, CallState};
+use crate::handover::{Action, Decision, Handover, Input};
+use crate::ids::LegIndex;
+use crate::leg::{LegActor, LegArgs, LegMsg, LegRole};
+use crate::log::{HandoverNumber, LegRecord};
+use crate::media::MediaMsg;
+use crate::{metrics as m, CallMsg, DialogPhase};
+use bytes::Bytes;
+use ractor::{Actor, ActorRef};
+use sdp::{CodecSpec, OriginRewriter, SessionDescription};
+use sip_message::{HeaderName, Message, Method};
+use sip_proto::Flow;
+use std::time::{Duration, Instant};
+
+/// What a call allows of handovers (`[handover]` in the config).
+#[derive(Debug, Clone, Copy)]
+pub struct HandoverPolicy {
+    /// How long A has to decide (`authorization_timeout`).
+    pub authorization_timeout: Duration,
+    /// Whether A may keep listening (`monitor_allowed`); a `3` is taken
+    /// as a plain grant otherwise.
+    pub monitor_allowed: bool,
+    /// How long the prompt tone plays in A's audio.
+    pub prompt: Duration,
+}
+
+impl Default for HandoverPolicy {
+    fn default() -> Self {
+        HandoverPolicy {
+            authorization_timeout: Duration::from_secs(20),
+            monitor_allowed: true,
+            prompt: Duration::from_millis(1500),
+        }
+    }
+}
+
+/// The content type of the authorization request and of JSON decisions.
+pub const HANDOVER_JSON: &str = "application/vnd.baton.handover+json";
+
+/// The `Reason` A's `BYE` carries on a grant (RFC 3326).
+const COMPLETED_ELSEWHERE: &str = "SIP;cause=200;text=\"Call completed elsewhere\"";
+
+/// The origin of requests a call sends on its own (not relayed from the
+/// other leg): their answers are not passed anywhere.
+pub(crate) const OWN_REQUEST: LegIndex = LegIndex(u16::MAX);
+
+/// One handover attempt of a call and what it needs.
+#[derive(Debug)]
+pub(crate) struct Pull {
+    pub(crate) number: HandoverNumber,
+    pub(crate) machine: Handover,
+    /// The leg that moves (A's).
+    pub(crate) a: LegIndex,
+    /// The new device's leg (B's).
+    pub(crate) b: LegIndex,
+    b_contact: String,
+    b_user_agent: String,
+    /// Baton's SDP for B's `200`.
+    b_answer: Option<Bytes>,
+    /// B's dialog, once its `200` went out.
+    pub(crate) b_record: Option<LegRecord>,
+    asked_at: Option<Instant>,
+    granted_at: Option<Instant>,
+    decided_by: String,
+}
+
+impl CallState {
+    /// A switch request for the leg `moving`, arrived as the INVITE of the
+    /// new leg `index`. The router checked the user and the dialog; the
+    /// call checks what only it knows (a pending attempt, the codec).
+    pub(crate) async fn pull(
+        &mut self,
+        myself: &ActorRef<CallMsg>,
+        index: LegIndex,
+        moving: LegIndex,
+        invite: Message,
+        flow: Flow,
+    ) {
+        let contact = invite
+            .contacts()
+            .into_iter()
+            .find_map(|c| match c {
+                sip_message::ContactValue::Addr(a) => Some(a.uri.to_string()),
+                sip_message::ContactValue::Star => None,
+            })
+            .unwrap_or_default();
+        let user_agent = invite
+            .header(&HeaderName::UserAgent)
+            .unwrap_or_default()
+            .to_string();
+        let offer = (!invite.body.is_empty()).then(|| invite.body.clone());
+        let spawned = Actor::spawn_linked(
+            None,
+            LegActor,
+            LegArgs {
+                call: self.call,
+                index,
+                role: LegRole::Uas { invite, flow },
+                call_ref: myself.clone(),
+                ctx: self.ctx.clone(),
+            },
+            myself.get_cell(),
+        )
+        .await;
+        let Ok((leg, _)) = spawned else {
+            return;
+        };
+        self.legs.insert(index, leg.clone());
+        let refuse = |code: u16, why: &str| {
+            tracing::info!(code, why, "switch request refused");
+            metrics::counter!(m::HANDOVERS_TOTAL, "result" => "rejected").increment(1);
+            let _ = leg.cast(LegMsg::Respond { code, sdp: None });
+        };
+        if self.ended {
+            return refuse(481, "the call is over");
+        }
+        if self.pull.as_ref().is_some_and(|p| p.machine.is_pending()) {
+            return refuse(486, "a handover of this call is pending");
+        }
+        let Some(r) = self.peer_of(moving) else {
+            return refuse(481, "the dialog named does not hold the call");
+        };
+        let a_contact = self
+            .records
+            .get(&moving)
+            .map(|rec| rec.remote_target.clone())
+            .unwrap_or_default();
+        if same_contact(&a_contact, &contact) {
+            return refuse(403, "the new device is the one holding the call");
+        }
+        let Some(r_sdp) = self.remote_sdp.get(&r).cloned() else {
+            return refuse(488, "the call has no session description yet");
+        };
+        let Some(codec) = self.call_codec() else {
+            return refuse(488, "the call's codec is unknown");
+        };
+        let b_offer = match &offer {
+            Some(body) => match SessionDescription::parse(body) {
+                Ok(d) if d.validate().is_ok() && sdp::codec_matches(&codec, &d) => Some(d),
+                // R keeps sending the call's codec: B must take it (Baton
+                // does not re-offer to R, so R never sees a request).
+                _ => {
+                    metrics::counter!(m::SDP_REJECTED_HANDOVER).increment(1);
+                    return refuse(488, "no codec of the offer matches the call's");
+                }
+            },
+            None => None,
+        };
+        let Some(relay) = self
+            .open_media(index, offer.as_deref().and_then(media_address))
+            .await
+        else {
+            return refuse(503, "no relay ports");
+        };
+        self.relay_addr.insert(index, relay);
+        let mut origin = OriginRewriter::new(self.call.0 ^ (u64::from(index.0) << 48), relay.ip());
+        let answer = match b_offer {
+            Some(d) => {
+                let spec = CodecSpec::new(codec.name.clone(), codec.clock_rate, codec.channels);
+                sdp::negotiate(&d, &[spec]).ok().and_then(|mut a| {
+                    a.anchor(0, relay.ip(), relay.port()).ok()?;
+                    origin.rewrite(&mut a);
+                    Some(Bytes::from(a.to_bytes()))
+                })
+            }
+            // No offer: Baton offers R's session in the 200; B's answer
+            // comes in its ACK.
+            None => anchored(&r_sdp, relay, &mut origin),
+        };
+        let Some(answer) = answer else {
+            return refuse(488, "no answer can be built for the offer");
+        };
+        self.origins.insert(index, origin);
+        if let Some(body) = offer {
+            let _ = self.media.cast(MediaMsg::SetRemote {
+                leg: index,
+                remote: media_address(&body),
+            });
+            self.remote_sdp.insert(index, body);
+        }
+        self.next_handover += 1;
+        let (machine, actions) = Handover::start();
+        self.pull = Some(Pull {
+            number: HandoverNumber(self.next_handover),
+            machine,
+            a: moving,
+            b: index,
+            b_contact: contact,
+            b_user_agent: user_agent,
+            b_answer: Some(answer),
+            b_record: None,
+            asked_at: None,
+            granted_at: None,
+            decided_by: String::new(),
+        });
+        self.run_pull(myself, actions);
+    }
+
+    /// Feeds the attempt and carries out what it says.
+    pub(crate) fn pull_input(&mut self, myself: &ActorRef<CallMsg>, input: Input) {
+        let Some(p) = self.pull.as_mut() else {
+            return;
+        };
+        let actions = p.machine.handle(input);
+        self.run_pull(myself, actions);
+    }
+
+    fn run_pull(&mut self, myself: &ActorRef<CallMsg>, actions: Vec<Action>) {
+        for action in actions {
+            self.pull_action(myself, action);
+        }
+    }
+
+    fn pull_action(&mut self, myself: &ActorRef<CallMsg>, action: Action) {
+        let Some(p) = self.pull.as_mut() else {
+            return;
+        };
+        let (number, a, b) = (p.number, p.a, p.b);
+        let committed = |me: &ActorRef<CallMsg>| -> crate::log::Committed {
+            let me = me.clone();
+            Box::new(move |ok| {
+                let _ = me.cast(CallMsg::HandoverCommitted {
+                    handover: number,
+                    ok,
+                });
+            })
+        };
+        match action {
+            Action::LogRequested => {
+                let by = p.b_contact.clone();
+                self.log
+                    .handover_requested(self.call, number, a, &by, committed(myself));
+            }
+            Action::LogDecided(verdict) => {
+                let by = p.decided_by.clone();
+                self.log
+                    .handover_decided(self.call, number, verdict, &by, committed(myself));
+            }
+            Action::LogSwapped => {
+                let mut record = p.b_record.clone();
+                match record.as_mut() {
+                    Some(r) => {
+                        r.relay = self.relay_addr.get(&b).copied();
+                        let r = r.clone();
+                        self.log.bridge_swapped(self.call, number, r, committed(myself));
+                    }
+                    None => {
+                        let _ = myself.cast(CallMsg::HandoverCommitted {
+                            handover: number,
+                            ok: false,
+                        });
+                    }
+                }
+            }
+            Action::LogAbandoned(reason) => {
+                self.log
+                    .handover_abandoned(self.call, number, reason, Box::new(|_| {}));
+            }
+            Action::RespondB(code) => {
+                if let Some(leg) = self.legs.get(&b) {
+                    let _ = leg.cast(LegMsg::Respond { code, sdp: None });
+                }
+            }
+            Action::Authorize => {
+                p.asked_at = Some(Instant::now());
+                let body = serde_json::json!({
+                    "handover": number.to_string(),
+                    "from": p.b_contact,
+                    "user_agent": p.b_user_agent,
+                    "expires": self.policy.authorization_timeout.as_secs(),
+                })
+                .to_string();
+                if let Some(leg) = self.legs.get(&a) {
+                    let _ = leg.cast(LegMsg::SendRequest {
+                        origin: (OWN_REQUEST, 0),
+                        method: Method::INFO,
+                        content_type: Some(HANDOVER_JSON.to_string()),
+                        body: Bytes::from(body),
+                    });
+                }
+                let telephone_event = self.remote_sdp.get(&a).and_then(|s| {
+                    let d = SessionDescription::parse(s).ok()?;
+                    d.media(0)?.telephone_event()
+                });
+                let _ = self.media.cast(MediaMsg::Authorize {
+                    leg: a,
+                    telephone_event,
+                    prompt: self.policy.prompt,
+                });
+                myself.send_after(self.policy.authorization_timeout, move || {
+                    CallMsg::AuthorizationTimeout(number)
+                });
+            }
+            Action::Withdraw => {
+                if let Some(at) = p.asked_at {
+                    metrics::histogram!(m::HANDOVER_AUTHORIZATION_SECONDS)
+                        .record(at.elapsed().as_secs_f64());
+                }
+                let _ = self.media.cast(MediaMsg::Withdraw(a));
+            }
+            Action::Swap => {
+                p.granted_at = Some(Instant::now());
+                // A second swap of the call ends the previous listener.
+                for listener in std::mem::take(&mut self.monitors) {
+                    self.retire(listener);
+                }
+                let _ = self.media.cast(MediaMsg::Repoint { old: a, new: b });
+                self.replace_side(a, b);
+                self.retired.insert(a);
+            }
+            Action::AnswerB => {
+                let sdp = p.b_answer.take();
+                if let Some(leg) = self.legs.get(&b) {
+                    let _ = leg.cast(LegMsg::Respond { code: 200, sdp });
+                }
+            }
+            Action::RollBack => {
+                let _ = self.media.cast(MediaMsg::Repoint { old: b, new: a });
+                self.replace_side(b, a);
+                self.retired.remove(&a);
+                if let Some(leg) = self.legs.get(&b) {
+                    let _ = leg.cast(LegMsg::Bye);
+                }
+                let _ = self.media.cast(MediaMsg::Release(b));
+            }
+            Action::ByeA => {
+                if let Some(leg) = self.legs.get(&a) {
+                    let _ = leg.cast(LegMsg::ByeWithReason(COMPLETED_ELSEWHERE));
+                }
+                let _ = self.media.cast(MediaMsg::Release(a));
+                self.announce_swap(a, b);
+            }
+            Action::MonitorA => {
+                self.monitors.insert(a);
+                let _ = self.media.cast(MediaMsg::Monitor(a));
+                self.announce_swap(a, b);
+            }
+            Action::Finished(outcome) => {
+                metrics::counter!(m::HANDOVERS_TOTAL, "result" => outcome.label()).increment(1);
+                tracing::info!(call = %self.call, handover = %number, result = outcome.label(), "handover over");
+            }
+        }
+    }
+
+    /// A decision from A's leg (a key or a JSON body), or a key from
+    /// elsewhere, which is ignored.
+    pub(crate) fn decide(&mut self, myself: &ActorRef<CallMsg>, from: LegIndex, decision: Decision) {
+        let Some(p) = self.pull.as_mut() else {
+            return;
+        };
+        if p.a != from || !p.machine.awaits_decision() {
+            return;
+        }
+        let decision = match decision {
+            Decision::GrantMonitor if !self.policy.monitor_allowed => Decision::Grant,
+            d => d,
+        };
+        p.decided_by = self
+            .records
+            .get(&from)
+            .map(|r| r.remote_target.clone())
+            .unwrap_or_else(|| "original device".to_string());
+        self.pull_input(myself, Input::Decided(decision));
+    }
+
+    /// The authorization window of attempt `number` closed.
+    pub(crate) fn authorization_timeout(&mut self, myself: &ActorRef<CallMsg>, number: HandoverNumber) {
+        let Some(p) = self.pull.as_mut() else {
+            return;
+        };
+        if p.number != number {
+            return;
+        }
+        p.decided_by = "baton (timeout)".to_string();
+        self.pull_input(myself, Input::Timeout);
+    }
+
+    /// The log answered for attempt `number`.
+    pub(crate) fn handover_committed(&mut self, myself: &ActorRef<CallMsg>, number: HandoverNumber, ok: bool) {
+        if self.pull.as_ref().is_some_and(|p| p.number == number) {
+            if !ok {
+                metrics::counter!(m::HANDOVER_LOG_FAILURES).increment(1);
+            }
+            self.pull_input(myself, Input::Committed(ok));
+        }
+    }
+
+    /// B's first packet reached R: how long after the grant, and what R
+    /// missed.
+    pub(crate) fn spliced(&mut self, first_new_at: Instant, gap: Duration, missed: u32) {
+        if let Some(granted) = self.pull.as_ref().and_then(|p| p.granted_at) {
+            let swap = first_new_at.saturating_duration_since(granted);
+            metrics::histogram!(m::HANDOVER_SWAP_SECONDS).record(swap.as_secs_f64());
+        }
+        metrics::histogram!(m::HANDOVER_RTP_GAP_SECONDS).record(gap.as_secs_f64());
+        metrics::counter!(m::HANDOVER_RTP_MISSED).increment(u64::from(missed));
+    }
+
+    /// A DTMF decision in an INFO from A while asked (`application/dtmf-relay`
+    /// `Signal=1`, `application/dtmf` `1`), or a JSON decision. `true` if
+    /// the INFO was consumed (answered here, never relayed).
+    pub(crate) fn info_decision(
+        &mut self,
+        myself: &ActorRef<CallMsg>,
+        from: LegIndex,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Option<u16> {
+        let ct = content_type?.trim().to_ascii_lowercase();
+        let p = self.pull.as_ref();
+        if ct.starts_with(HANDOVER_JSON) {
+            // Baton's own content type never crosses to the other side.
+            let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+            let decision = value.get("decision")?.as_str().and_then(Decision::from_json);
+            let id = value.get("handover").and_then(|v| v.as_str());
+            let current = p.filter(|p| p.a == from && p.machine.awaits_decision());
+            return match (current, decision) {
+                (Some(p), Some(d)) if Some(p.number.to_string().as_str()) == id => {
+                    self.decide(myself, from, d);
+                    Some(200)
+                }
+                (_, None) => Some(400),
+                // A stale or unknown attempt: nothing to decide.
+                _ => Some(481),
+            };
+        }
+        let asked = p.is_some_and(|p| p.a == from && p.machine.awaits_decision());
+        if !asked {
+            return None;
+        }
+        let key = dtmf_key(&ct, body)?;
+        let decision = Decision::from_key(key)?;
+        self.decide(myself, from, decision);
+        Some(200)
+    }
+
+    /// The end of a call reaches a pending attempt.
+    pub(crate) fn pull_call_ended(&mut self, myself: &ActorRef<CallMsg>) {
+        if self.pull.as_ref().is_some_and(|p| p.machine.is_pending()) {
+            self.pull_input(myself, Input::CallEnded);
+        }
+    }
+
+    /// A leg leaves the call for good (a listener replaced, A after BYE).
+    fn retire(&mut self, leg: LegIndex) {
+        let _ = self.media.cast(MediaMsg::StopMonitor(leg));
+        if let Some(l) = self.legs.get(&leg) {
+            let _ = l.cast(LegMsg::ByeWithReason(COMPLETED_ELSEWHERE));
+        }
+        let _ = self.media.cast(MediaMsg::Release(leg));
+        self.retired.insert(leg);
+    }
+
+    /// Dialog-event subscribers see A's dialog replaced and B's appear.
+    fn announce_swap(&mut self, a: LegIndex, b: LegIndex) {
+        self.announce(a, DialogPhase::Terminated { replaced: true });
+        let Some(record) = self.pull.as_ref().and_then(|p| p.b_record.clone()) else {
+            return;
+        };
+        let (user, remote) = self.user_of_side(a);
+        self.records.insert(b, record);
+        self.leg_users.insert(b, (user, true, remote));
+        self.announce(b, DialogPhase::Confirmed);
+    }
+}
+
+/// The key a DTMF INFO carries: `Signal=1` (`application/dtmf-relay`) or
+/// the bare digit (`application/dtmf`).
+fn dtmf_key(content_type: &str, body: &[u8]) -> Option<char> {
+    let text = std::str::from_utf8(body).ok()?;
+    if content_type.starts_with("application/dtmf-relay") {
+        text.lines()
+            .filter_map(|l| l.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("signal"))
+            .and_then(|(_, v)| v.trim().chars().next())
+    } else if content_type.starts_with("application/dtmf") {
+        text.trim().chars().next()
+    } else {
+        None
+    }
+}
+
+/// Two Contact URIs name the same device (parameters and case of the
+/// scheme and host aside).
+fn same_contact(a: &str, b: &str) -> bool {
+    let core = |s: &str| {
+        let s = s.trim().trim_start_matches('<');
+        let s = s.split(['>', ';']).next().unwrap_or_default();
+        s.to_ascii_lowercase()
+    };
+    !a.is_empty() && core(a) == core(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dtmf_bodies_give_their_key() {
+        assert_eq!(
+            dtmf_key("application/dtmf-relay", b"Signal=1\r\nDuration=160\r\n"),
+            Some('1')
+        );
+        assert_eq!(dtmf_key("application/dtmf-relay", b"Signal= 3\r\n"), Some('3'));
+        assert_eq!(dtmf_key("application/dtmf", b"2\r\n"), Some('2'));
+        assert_eq!(dtmf_key("text/plain", b"1"), None);
+        assert_eq!(dtmf_key("application/dtmf-relay", b"Duration=160"), None);
+    }
+
+    #[test]
+    fn contacts_compare_by_address() {
+        assert!(same_contact("<sip:a@127.0.0.1:5070>", "sip:a@127.0.0.1:5070;ob"));
+        assert!(!same_contact("sip:a@127.0.0.1:5070", "sip:a@127.0.0.1:5071"));
+        assert!(!same_contact("", ""));
+    }
+}

@@ -1,0 +1,139 @@
+//! Chains and variety: A→B→A→C on one call, and many pulls at once on
+//! different calls.
+
+use super::*;
+
+#[test]
+fn a_call_moves_a_to_b_to_a_to_c_and_r_hears_one_stream_throughout() {
+    let s = Scene::new(start(""), true);
+    let started = Instant::now();
+    // A → B.
+    let b_call = granted_pull(&s, s.pull(), started);
+    // B → A (A again, as a new dialog), naming B's dialog.
+    let a2_rtp = RtpStream::loopback();
+    let back = s.a.call_with_headers(
+        "sip:alice@example.test",
+        Some(a2_rtp.sdp()),
+        &[(HeaderName::Replaces, replaces_of(&b_call, false))],
+    );
+    let info = b_call.wait_info(JSON, T).expect("B is asked now");
+    let id = serde_json::from_slice::<serde_json::Value>(&info.body).expect("json")["handover"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert_eq!(
+        b_call
+            .info_json(&format!(r#"{{"handover":"{id}","decision":"grant"}}"#))
+            .expect("INFO"),
+        200
+    );
+    let a2_call = back.wait_answer(T).expect("A has the call back");
+    a2_rtp.start_sending(RtpSend::new(
+        a2_call.remote_sdp().expect("sdp").rtp_addr(),
+        0xA2,
+        Payload::Pattern(0xA2),
+    ));
+    b_call.wait_bye(T).expect("B is hung up");
+    assert!(a2_rtp.wait_packets(10, T), "A hears R again");
+    // A → C.
+    let c = phone(&s.baton, "alice-C", "alice", "wonderland");
+    let c_rtp = RtpStream::loopback();
+    let to_c = c.call("sip:*11@example.test", Some(c_rtp.sdp()));
+    let info = a2_call.wait_info(JSON, T).expect("A is asked");
+    let id = serde_json::from_slice::<serde_json::Value>(&info.body).expect("json")["handover"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert_eq!(
+        a2_call
+            .info_json(&format!(r#"{{"handover":"{id}","decision":"grant"}}"#))
+            .expect("INFO"),
+        200
+    );
+    let c_call = to_c.wait_answer(T).expect("C has the call");
+    c_rtp.start_sending(RtpSend::new(
+        c_call.remote_sdp().expect("sdp").rtp_addr(),
+        0xC,
+        Payload::Pattern(0xC1),
+    ));
+    a2_call.wait_bye(T).expect("A is hung up again");
+    assert!(c_rtp.wait_packets(10, T), "C hears R");
+    let before = count_from(&s.r_rtp, 0xC1);
+    assert!(s.r_rtp.wait_more_packets(10, T));
+    assert!(count_from(&s.r_rtp, 0xC1) > before, "R hears C");
+    s.assert_r_untouched(started);
+    assert_eq!(
+        s.baton
+            .wait_metric("baton_handovers_total", &["result=\"granted\""], 3.0),
+        3.0
+    );
+}
+
+#[test]
+fn many_pulls_at_once_on_different_calls_all_land() {
+    const N: usize = 6;
+    let mut users = String::new();
+    for i in 0..N {
+        users.push_str(&format!(
+            "[[users]]\nname = \"u{i}\"\npassword = \"p{i}\"\n\n[[users]]\nname = \"r{i}\"\npassword = \"q{i}\"\n\n"
+        ));
+    }
+    let baton = Baton::start(
+        "example.test",
+        "",
+        &format!("[media]\nports = \"40000-49999\"\n\n{users}"),
+    );
+    let reg = |name: &str, user: &str, pw: &str| {
+        let p = Phone::new(name, user, pw, "example.test", baton.udp, Transport::Udp);
+        assert_eq!(p.register(600).expect("register").status(), Some(200));
+        p
+    };
+    let mut calls = Vec::new();
+    for i in 0..N {
+        let a = reg(&format!("u{i}-A"), &format!("u{i}"), &format!("p{i}"));
+        let b = reg(&format!("u{i}-B"), &format!("u{i}"), &format!("p{i}"));
+        let r = reg(&format!("r{i}"), &format!("r{i}"), &format!("q{i}"));
+        let out = a.call(&format!("sip:r{i}@example.test"), Some(RtpStream::loopback().sdp()));
+        let r_call = r
+            .wait_incoming(T)
+            .expect("rings")
+            .answer(Some(RtpStream::loopback().sdp()))
+            .expect("answers");
+        let a_call = out.wait_answer(T).expect("answered");
+        calls.push((a, b, r, a_call, r_call));
+    }
+    let started = Instant::now();
+    let pulls: Vec<OutgoingCall> = calls
+        .iter()
+        .map(|(_, b, _, a_call, _)| {
+            b.call_with_headers(
+                "sip:x@example.test",
+                Some(RtpStream::loopback().sdp()),
+                &[(HeaderName::Replaces, replaces_of(a_call, false))],
+            )
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        for (_, _, _, a_call, _) in &calls {
+            scope.spawn(move || {
+                let info = a_call.wait_info(JSON, T).expect("asked");
+                let id = serde_json::from_slice::<serde_json::Value>(&info.body).expect("json")
+                    ["handover"]
+                    .as_str()
+                    .expect("id")
+                    .to_string();
+                assert_eq!(
+                    a_call
+                        .info_json(&format!(r#"{{"handover":"{id}","decision":"grant"}}"#))
+                        .expect("INFO"),
+                    200
+                );
+            });
+        }
+    });
+    for (pull, (_, _, _, a_call, r_call)) in pulls.iter().zip(&calls) {
+        pull.wait_answer(T).expect("every B gets its call");
+        a_call.wait_bye(T).expect("every A is hung up");
+        assert!(r_call.received_requests_since(started).is_empty());
+    }
+}
