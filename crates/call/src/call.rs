@@ -176,7 +176,6 @@ pub struct CallState {
     pub(crate) leg_users: HashMap<LegIndex, (String, bool, String)>,
     pub(crate) callee_user: String,
     pub(crate) caller_aor: String,
-    pub(crate) callee_aor: String,
     /// `o=` for legs of new devices.
     pub(crate) origins: HashMap<LegIndex, OriginRewriter>,
     /// The handover in progress or the last one.
@@ -225,6 +224,7 @@ impl Actor for CallActor {
                 role: LegRole::Uas {
                     invite: args.invite,
                     flow: args.flow,
+                    trying_sent: false,
                 },
                 call_ref: myself.clone(),
                 ctx: args.ctx.clone(),
@@ -258,7 +258,6 @@ impl Actor for CallActor {
             )]),
             callee_user: args.callee_user.clone(),
             caller_aor: args.from.clone(),
-            callee_aor: args.to.clone(),
             origins: HashMap::new(),
             pull: None,
             // Unique across restarts, like call numbers: from the clock.

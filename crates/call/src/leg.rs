@@ -144,6 +144,8 @@ pub enum LegRole {
         invite: Message,
         /// Its flow.
         flow: Flow,
+        /// The node answered `100 Trying` already (a switch request).
+        trying_sent: bool,
     },
     /// Baton is the UAC: an INVITE to one contact of the callee.
     Uac {
@@ -283,8 +285,16 @@ impl Actor for LegActor {
             ..Config::default()
         });
         let local_tag = ids::random_token();
+        let mut trying_sent = false;
         let (invite, flow, is_uas) = match args.role {
-            LegRole::Uas { invite, flow } => (invite, flow, true),
+            LegRole::Uas {
+                invite,
+                flow,
+                trying_sent: sent,
+            } => {
+                trying_sent = sent;
+                (invite, flow, true)
+            }
             LegRole::Uac {
                 target,
                 flow,
@@ -338,8 +348,10 @@ impl Actor for LegActor {
                 });
             if let Ok(RequestOutcome::New(key)) = state.layer.handle_request(now, invite, flow) {
                 // 100 at once: forking may take a while (RFC 3261 §8.2.6.1).
-                let trying = ResponseBuilder::to_request(&state.invite, 100).build();
-                let _ = state.layer.send_response(now, &key, &trying);
+                if !trying_sent {
+                    let trying = ResponseBuilder::to_request(&state.invite, 100).build();
+                    let _ = state.layer.send_response(now, &key, &trying);
+                }
                 state.invite_key = Some(key);
             }
             // The layer's Request event for the INVITE is ours already.

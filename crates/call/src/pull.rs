@@ -101,7 +101,11 @@ impl CallState {
             LegArgs {
                 call: self.call,
                 index,
-                role: LegRole::Uas { invite, flow },
+                role: LegRole::Uas {
+                    invite,
+                    flow,
+                    trying_sent: true,
+                },
                 call_ref: myself.clone(),
                 ctx: self.ctx.clone(),
             },

@@ -38,6 +38,8 @@ pub(crate) struct KeyWatch {
     /// One bit per event code.
     keys: [u64; 4],
     last: Option<(Ssrc, u32)>,
+    /// Unwatched: only the rest of the last event is still consumed.
+    finishing: bool,
 }
 
 impl KeyWatch {
@@ -51,7 +53,21 @@ impl KeyWatch {
             payload_type,
             keys: mask,
             last: None,
+            finishing: false,
         }
+    }
+
+    /// The watch that remains once unwatched: it consumes the remaining
+    /// packets of the event it was consuming (a key's end packets follow
+    /// the decision it made), and passes everything else. `None` if no
+    /// event was seen.
+    pub(crate) fn finishing(&self) -> Option<KeyWatch> {
+        self.last.map(|event| KeyWatch {
+            payload_type: self.payload_type,
+            keys: [0; 4],
+            last: Some(event),
+            finishing: true,
+        })
     }
 
     /// Whether events come in `payload_type`: the only packets to judge.
@@ -70,6 +86,13 @@ impl KeyWatch {
             return KeyVerdict::Pass;
         }
         let code = payload[0];
+        if self.finishing {
+            return if self.last == Some((h.ssrc, h.timestamp)) {
+                KeyVerdict::Consume { report: None }
+            } else {
+                KeyVerdict::Pass
+            };
+        }
         if !self.watches(code) {
             return KeyVerdict::Pass;
         }
@@ -122,6 +145,25 @@ mod tests {
             }
         }
         assert_eq!(reports, [1, 2]);
+    }
+
+    #[test]
+    fn an_unwatched_key_is_consumed_to_its_end_and_nothing_after() {
+        let mut w = KeyWatch::new(101, &[2]);
+        let h = header(101, 4000);
+        assert_eq!(
+            w.judge(&h, &event(2, false, 160)),
+            KeyVerdict::Consume { report: Some(2) }
+        );
+        let mut f = w.finishing().expect("an event was seen");
+        for _ in 0..3 {
+            assert_eq!(
+                f.judge(&h, &event(2, true, 480)),
+                KeyVerdict::Consume { report: None }
+            );
+        }
+        assert_eq!(f.judge(&header(101, 4800), &event(2, false, 160)), KeyVerdict::Pass);
+        assert!(KeyWatch::new(101, &[2]).finishing().is_none());
     }
 
     #[test]

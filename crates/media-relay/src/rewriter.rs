@@ -147,6 +147,21 @@ impl StreamRewriter {
         Some(out)
     }
 
+    /// A packet `h` of the current stream was consumed rather than sent
+    /// (a decision key): the packets after it are numbered one lower, so
+    /// the remote sees a stream without a gap.
+    pub fn skip(&mut self, h: RtpHeader) {
+        if self.source != Some(h.ssrc) {
+            return;
+        }
+        let m = self.mapping.get_or_insert(Mapping {
+            ssrc: h.ssrc,
+            seq_offset: 0,
+            ts_offset: 0,
+        });
+        m.seq_offset = m.seq_offset.wrapping_sub(1);
+    }
+
     /// How to rewrite an RTCP packet from a route of `epoch`.
     pub fn rtcp(&self, epoch: u64) -> RtcpRewrite {
         if epoch < self.epoch {
@@ -270,6 +285,35 @@ mod tests {
             self.ts = self.ts.wrapping_add(160);
             h
         }
+    }
+
+    #[test]
+    fn consumed_packets_leave_no_gap_in_the_stream() {
+        let t0 = Instant::now();
+        let mut r = StreamRewriter::new(8000);
+        let mut a = Device {
+            ssrc: 7,
+            seq: 65_530,
+            ts: 0,
+        };
+        let mut sent = Vec::new();
+        for i in 0..12u32 {
+            let h = a.next();
+            if (4..7).contains(&i) {
+                r.skip(h); // three key packets consumed
+                continue;
+            }
+            let out = r.rtp(t0 + MS20 * i, 0, h).expect("forwarded");
+            assert_eq!(out.ssrc, Ssrc(7));
+            sent.push(out.sequence);
+        }
+        for pair in sent.windows(2) {
+            assert_eq!(pair[1], pair[0].wrapping_add(1), "{sent:?}");
+        }
+        // A packet of another stream is not this stream's gap.
+        let before = r.mapping;
+        r.skip(header(99, 1, 1));
+        assert_eq!(r.mapping, before);
     }
 
     #[test]

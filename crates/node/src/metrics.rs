@@ -58,6 +58,14 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         "Time the UAS core takes to answer a new request"
     );
     metrics::describe_gauge!(REGISTRATIONS_ACTIVE, "Live registrar bindings");
+    metrics::describe_counter!(
+        crate::dialog_events::SUBSCRIPTIONS,
+        "SUBSCRIBE requests by result"
+    );
+    metrics::describe_gauge!(
+        crate::dialog_events::SUBSCRIPTIONS_ACTIVE,
+        "Live dialog-event subscriptions"
+    );
     metrics::describe_counter!(SDP_REJECTED, "SDP offers refused with 488");
     metrics::counter!(SDP_REJECTED).absolute(0);
     metrics::describe_counter!(REGISTRATIONS, "Authenticated REGISTERs by outcome");

@@ -164,6 +164,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             () = sleep => core.handle_timeout().await,
             _ = housekeeping.tick() => {
                 core.expire_registrations();
+                core.expire_subscriptions().await;
                 // Ended calls stay in the replicated table as tombstones
                 // (a retried command cannot revive them); past a minute
                 // they are purged, or the table would grow without bound.
@@ -174,7 +175,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             }
             Some(notice) = notices.recv() => match notice {
                 call::CallNotice::Gone(number) => core.calls.forget(number),
-                call::CallNotice::Dialog(dialog) => core.calls.on_dialog(&dialog),
+                call::CallNotice::Dialog(dialog) => core.on_dialog(&dialog).await,
             },
             _ = terminate.recv(), if draining.is_none() => {
                 draining = Some(core.start_draining(&healthy));
@@ -222,10 +223,22 @@ struct SipCore {
     force_rport: bool,
     /// The user part a device dials to pull a call (`*11`).
     feature_code: String,
+    /// The dialog event package (RFC 4235): subscriptions to users' calls.
+    dialog_events: crate::dialog_events::DialogEvents,
+    /// NOTIFYs waiting to go through the transaction layer.
+    notifies: Vec<crate::dialog_events::Outgoing>,
 }
 
 impl SipCore {
     fn new(config: &Config, transport: TransportHandle, calls: crate::calls::Calls) -> Self {
+        let dialog_events = crate::dialog_events::DialogEvents::new(
+            &config.sip.domain.0,
+            transport
+                .local_addr(sip_transport::TransportKind::Udp)
+                .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 5060))),
+            transport.local_addr(sip_transport::TransportKind::Tcp),
+            dialog_event::Limits::default(),
+        );
         SipCore {
             layer: TransactionLayer::new(sip_proto::Config::default()),
             calls,
@@ -238,6 +251,8 @@ impl SipCore {
             auth: Authenticator::new(&config.sip.domain.0, &config.users, &config.sip.digest),
             force_rport: config.sip.force_rport,
             feature_code: config.handover.feature_code.clone(),
+            dialog_events,
+            notifies: Vec::new(),
         }
     }
 
@@ -400,8 +415,52 @@ impl SipCore {
                     tracing::debug!(error = %e, "response refused by the transaction layer");
                 }
             }
+            Event::Response { key, message }
+                if crate::dialog_events::DialogEvents::owns_transaction(&key) =>
+            {
+                self.dialog_events.on_notify_response(&key, &message);
+            }
+            Event::Timeout { key, .. } | Event::TransportError { key }
+                if crate::dialog_events::DialogEvents::owns_transaction(&key) =>
+            {
+                self.dialog_events.on_notify_failed(&key);
+            }
             Event::Response { .. } | Event::Timeout { .. } => {}
             Event::TransportError { .. } | Event::Terminated { .. } => {}
+        }
+        self.send_notifies(now);
+    }
+
+    /// Hands queued NOTIFYs to the transaction layer (sent by `drain`).
+    fn send_notifies(&mut self, now: Instant) {
+        for o in std::mem::take(&mut self.notifies) {
+            m::count_message("out", &o.request);
+            let reliable = o.flow.is_reliable();
+            if let Err(e) = self.layer.send_request(now, o.request, o.flow, reliable) {
+                tracing::debug!(error = %e, "a NOTIFY could not be sent");
+            }
+        }
+    }
+
+    /// A user's device dialog changed: the router learns it (switch
+    /// requests), subscribers are told (NOTIFY).
+    async fn on_dialog(&mut self, dialog: &call::UserDialog) {
+        let now = Instant::now();
+        self.calls.on_dialog(dialog);
+        let out = self.dialog_events.on_dialog(now, dialog);
+        self.notifies.extend(out);
+        self.send_notifies(now);
+        self.drain(now).await;
+    }
+
+    /// Housekeeping for subscriptions: expiries get their final NOTIFY.
+    async fn expire_subscriptions(&mut self) {
+        let now = Instant::now();
+        let out = self.dialog_events.on_tick(now);
+        if !out.is_empty() {
+            self.notifies.extend(out);
+            self.send_notifies(now);
+            self.drain(now).await;
         }
     }
 
@@ -462,11 +521,23 @@ impl SipCore {
                 Some(_) => simple(request, 200, None),
                 None => simple(request, 481, None),
             },
-            Method::SUBSCRIBE => ResponseBuilder::to_request(request, 489)
-                .to_tag(&new_tag())
-                .header(HeaderName::AllowEvents, "")
-                .header(HeaderName::Server, SERVER)
-                .build(),
+            Method::SUBSCRIBE => match self
+                .auth
+                .check(request, &HeaderName::Authorization, now_unix)
+            {
+                AuthOutcome::Challenge { stale, reason } => {
+                    metrics::counter!("baton_auth_challenges_total", "reason" => reason)
+                        .increment(1);
+                    self.challenge(request, 401, stale, now_unix)
+                }
+                AuthOutcome::Authenticated(user) => {
+                    let (response, out) =
+                        self.dialog_events
+                            .on_subscribe(Instant::now(), request, &user, flow);
+                    self.notifies.extend(out);
+                    response
+                }
+            },
             // BYE, INFO, UPDATE, PRACK, NOTIFY outside any dialog of ours.
             _ => simple(request, 481, None),
         }
@@ -476,11 +547,15 @@ impl SipCore {
     fn start_draining(&mut self, healthy: &AtomicBool) -> tokio::time::Instant {
         tracing::info!(
             calls = self.calls.len(),
+            subscriptions = self.dialog_events.len(),
             "stopping: no new calls; ending the calls up"
         );
         healthy.store(false, Ordering::Relaxed);
         self.draining = true;
         self.calls.shutdown_all();
+        let out = self.dialog_events.on_drain(Instant::now());
+        self.notifies.extend(out);
+        self.send_notifies(Instant::now());
         tokio::time::Instant::now() + std::time::Duration::from_secs(3)
     }
 

@@ -9,11 +9,12 @@ fn cancel_from_b_gets_487_a_keeps_the_call_and_can_be_asked_again() {
     let started = Instant::now();
     let pull = s.pull();
     let _ = s.asked();
-    assert_eq!(pull.cancel().expect("CANCEL answered"), 487);
+    assert_eq!(pull.cancel().expect("CANCEL answered"), 200);
+    assert_eq!(pull.wait_final(T).expect("final"), 487);
     s.assert_a_keeps_call();
     // The attempt is over: a new one is asked again, and granted.
     let again = s.pull();
-    let id = s.asked();
+    let id = s.asked_nth(1);
     assert_eq!(s.decide(&id, "grant"), 200);
     let _ = s.answered(&again);
     s.a_call.wait_bye(T).expect("A is hung up");

@@ -217,10 +217,19 @@ impl LegHandle {
         self.leg.extras.fetch_or(extras::KEYS, Ordering::AcqRel);
     }
 
-    /// Ends the key watch: every telephone-event is forwarded again.
+    /// Ends the key watch: every telephone-event is forwarded again, but
+    /// for the rest of the event being consumed now (its end packets).
     pub fn unwatch_keys(&self) {
-        self.leg.extras.fetch_and(!extras::KEYS, Ordering::AcqRel);
-        *lock(&self.leg.keys) = None;
+        let mut keys = lock(&self.leg.keys);
+        // The key that decided is still being sent (its end packets): it
+        // is consumed to its end, so the other side never hears it.
+        match keys.as_ref().and_then(|(w, sink)| Some((w.finishing()?, Arc::clone(sink)))) {
+            Some(finishing) => *keys = Some(finishing),
+            None => {
+                self.leg.extras.fetch_and(!extras::KEYS, Ordering::AcqRel);
+                *keys = None;
+            }
+        }
     }
 
     /// Mixes a prompt tone (a 1 kHz beep, 250 ms on, 250 ms off, at

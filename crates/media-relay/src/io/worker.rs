@@ -265,6 +265,11 @@ fn extras(
 ) -> Result<Option<usize>, DropReason> {
     if let Some(h) = rtp.filter(|_| bits & extras::KEYS != 0) {
         if consumed(leg, &h, data) {
+            // The remote must not see the key's packets as loss: the
+            // stream toward it closes the gap they leave.
+            if let Some(route) = leg.route.load().as_deref() {
+                lock(&route.to.egress).rewriter.skip(h);
+            }
             return Err(DropReason::DtmfConsumed);
         }
     }
