@@ -186,6 +186,8 @@ pub struct CallState {
     pub(crate) monitors: HashSet<LegIndex>,
     /// Legs that left the call's bridge (replaced devices).
     pub(crate) retired: HashSet<LegIndex>,
+    /// One end holds the call (its last SDP is not sendrecv).
+    pub(crate) on_hold: bool,
 }
 
 impl Actor for CallActor {
@@ -268,6 +270,7 @@ impl Actor for CallActor {
             policy: args.handover,
             monitors: HashSet::new(),
             retired: HashSet::new(),
+            on_hold: false,
         };
         if let Some(offer) = &caller_offer {
             state.remote_sdp.insert(LegIndex::CALLER, offer.clone());
@@ -609,6 +612,24 @@ impl CallState {
         media.codecs().into_iter().find(|c| !c.is_telephone_event())
     }
 
+    /// Whether either end's last SDP holds the call (a direction other
+    /// than sendrecv, or the RFC 2543 `0.0.0.0`); on a change, the device
+    /// dialogs are announced again (the feature code skips held calls).
+    fn update_hold(&mut self) {
+        let sides = [Some(self.caller_side), self.callee_side];
+        let held = sides
+            .into_iter()
+            .flatten()
+            .filter_map(|leg| self.remote_sdp.get(&leg))
+            .any(|body| holds(body));
+        if held != self.on_hold {
+            self.on_hold = held;
+            for side in sides.into_iter().flatten() {
+                self.announce(side, DialogPhase::Confirmed);
+            }
+        }
+    }
+
     /// Tells the router (and dialog-event subscribers) about a device
     /// dialog of this call.
     pub(crate) fn announce(&self, leg: LegIndex, phase: DialogPhase) {
@@ -628,7 +649,7 @@ impl CallState {
             device_contact: record.remote_target.clone(),
             remote_identity: remote.clone(),
             phase,
-            on_hold: false,
+            on_hold: self.on_hold,
         };
         let _ = self.notices.send(CallNotice::Dialog(Box::new(dialog)));
     }
@@ -824,6 +845,7 @@ impl CallState {
             remote: media_address(&body),
         });
         self.remote_sdp.insert(from, body);
+        self.update_hold();
         Some(rewritten)
     }
 
@@ -912,6 +934,15 @@ impl CallState {
 
 /// How long a finished call's legs stay to absorb retransmissions.
 const LINGER: Duration = Duration::from_secs(4);
+
+/// Whether a description holds its first stream.
+fn holds(sdp: &[u8]) -> bool {
+    let Ok(d) = SessionDescription::parse(sdp) else {
+        return false;
+    };
+    d.media(0)
+        .is_some_and(|m| m.is_legacy_hold() || m.direction() != sdp::Direction::SendRecv)
+}
 
 /// The URI inside a name-addr (`"Alice" <sip:alice@x>` → `sip:alice@x`).
 fn uri_of(name_addr: &str) -> String {

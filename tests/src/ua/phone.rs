@@ -151,6 +151,17 @@ impl Phone {
         self.place(target, sdp, None, headers)
     }
 
+    /// A late offer ([`Phone::call_late_offer`]) with extra headers (a
+    /// switch request without SDP).
+    pub fn call_late_offer_with_headers(
+        &self,
+        target: &str,
+        answer: Sdp,
+        headers: &[(HeaderName, String)],
+    ) -> OutgoingCall {
+        self.place(target, None, Some(answer), headers)
+    }
+
     /// Places a call with a late offer (RFC 3261 §13.2.1): an INVITE
     /// without SDP; the offer comes in the 2xx and `answer` goes in the ACK.
     pub fn call_late_offer(&self, target: &str, answer: Sdp) -> OutgoingCall {

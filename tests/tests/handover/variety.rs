@@ -137,3 +137,63 @@ fn many_pulls_at_once_on_different_calls_all_land() {
         assert!(r_call.received_requests_since(started).is_empty());
     }
 }
+
+#[test]
+fn a_pull_without_sdp_gets_baton_s_offer_in_the_200_and_answers_in_the_ack() {
+    let s = Scene::new(start(""), true);
+    let started = Instant::now();
+    let pull = s.b.call_late_offer_with_headers(
+        "sip:alice@example.test",
+        s.b_rtp.sdp(),
+        &[(HeaderName::Replaces, s.replaces())],
+    );
+    let id = s.asked();
+    assert_eq!(s.decide(&id, "grant"), 200);
+    let b_call = pull.wait_answer(T).expect("B gets 200 with an offer");
+    let offer = b_call.remote_sdp().expect("Baton's offer in the 200");
+    assert_ne!(offer.rtp_addr(), s.r_rtp.local_addr(), "anchored at the relay");
+    s.b_rtp.start_sending(RtpSend::new(offer.rtp_addr(), B_SSRC, Payload::Pattern(0xB1)));
+    s.a_call.wait_bye(T).expect("A is hung up");
+    assert!(s.b_rtp.wait_more_packets(10, T), "B hears R");
+    let before = count_from(&s.r_rtp, 0xB1);
+    assert!(s.r_rtp.wait_more_packets(10, T));
+    assert!(count_from(&s.r_rtp, 0xB1) > before, "R hears B (its answer came in the ACK)");
+    s.assert_r_untouched(started);
+}
+
+#[test]
+fn the_feature_code_skips_a_call_on_hold() {
+    let baton = start("");
+    let a1 = phone(&baton, "alice-A1", "alice", "wonderland");
+    let a2 = phone(&baton, "alice-A2", "alice", "wonderland");
+    let bob = phone(&baton, "bob", "bob", "builder");
+    let carol = phone(&baton, "carol", "carol", "cheshire");
+    // The older call: alice (A1) with bob.
+    let out = a1.call("sip:bob@example.test", Some(RtpStream::loopback().sdp()));
+    bob.wait_incoming(T)
+        .expect("bob rings")
+        .answer(Some(RtpStream::loopback().sdp()))
+        .expect("answers");
+    let a1_call = out.wait_answer(T).expect("answered");
+    // The newer one: alice (A2) with carol, then put on hold.
+    let out = a2.call("sip:carol@example.test", Some(RtpStream::loopback().sdp()));
+    carol
+        .wait_incoming(T)
+        .expect("carol rings")
+        .answer(Some(RtpStream::loopback().sdp()))
+        .expect("answers");
+    let a2_call = out.wait_answer(T).expect("answered");
+    assert_eq!(a2_call.hold().expect("hold"), 200);
+    // The feature code takes the latest call not on hold: bob's.
+    let b = phone(&baton, "alice-B", "alice", "wonderland");
+    let pull = b.call("sip:*11@example.test", Some(RtpStream::loopback().sdp()));
+    a1_call.wait_info(JSON, T).expect("A1 (bob's call) is asked");
+    assert!(a2_call.infos(JSON).is_empty(), "the held call is not pulled");
+    let _ = pull.cancel();
+    // Resumed, the call with carol is the latest again.
+    assert_eq!(a2_call.resume().expect("resume"), 200);
+    assert_eq!(pull.wait_final(T).expect("final"), 487);
+    let pull = b.call("sip:*11@example.test", Some(RtpStream::loopback().sdp()));
+    a2_call.wait_info(JSON, T).expect("A2 (carol's call) is asked now");
+    let _ = pull.cancel();
+}
