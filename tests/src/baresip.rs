@@ -86,7 +86,9 @@ impl Baresip {
         );
         std::fs::write(dir.path().join("accounts"), account)?;
         let log = std::fs::File::create(dir.path().join("stdout.log"))?;
+        // `-s`: the SIP trace goes to the log too (evidence for a failing test).
         let child = Command::new("baresip")
+            .arg("-s")
             .arg("-f")
             .arg(dir.path())
             .stdin(Stdio::null())
@@ -235,6 +237,58 @@ impl Baresip {
     /// Dials a SIP URI.
     pub fn dial(&self, uri: &str) -> Result<(), BaresipError> {
         self.command("dial", Some(uri)).map(|_| ())
+    }
+
+    /// Sends DTMF digits in the current call. baresip 1.0 sends them only
+    /// as RFC 4733 telephone events (never as INFO), one event per digit,
+    /// each ending with its end packets; refused when no call exists.
+    pub fn send_dtmf(&self, digits: &str) -> Result<(), BaresipError> {
+        self.command("sndcode", Some(digits)).map(|_| ())
+    }
+
+    /// Hangs up the current call (a no-op without one).
+    pub fn hangup(&self) -> Result<(), BaresipError> {
+        self.command("hangup", None).map(|_| ())
+    }
+
+    /// The calls as `listcalls` prints them (`ESTABLISHED`, `RINGING`, …).
+    pub fn list_calls(&self) -> Result<String, BaresipError> {
+        self.command("listcalls", None)
+    }
+
+    /// The events received so far and not yet taken by
+    /// [`Baresip::wait_event`], after reading whatever is pending now.
+    pub fn pending_events(&self) -> Vec<serde_json::Value> {
+        let mut ctrl = self
+            .ctrl
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let deadline = Instant::now() + Duration::from_millis(20);
+        while let Some(msg) = Self::read_one(&mut ctrl, deadline) {
+            if msg.get("event").and_then(serde_json::Value::as_bool) == Some(true) {
+                ctrl.2.push(msg);
+            }
+        }
+        ctrl.2.clone()
+    }
+
+    /// baresip's output so far (log, SIP trace, the `rtp_stats` summary).
+    pub fn log(&self) -> String {
+        std::fs::read(self.log_path())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The last `lines` lines of [`Baresip::log`], without the status
+    /// line the menu rewrites in place during calls.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = self.log();
+        let kept: Vec<&str> = log
+            .lines()
+            .map(|l| l.rsplit('\r').next().unwrap_or(l))
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        kept[kept.len().saturating_sub(lines)..].join("\n")
     }
 }
 

@@ -145,3 +145,41 @@ fn key_3_grants_with_monitor_a_hears_the_mix_and_can_hang_up_alone() {
         1.0
     );
 }
+
+#[test]
+fn a_listener_can_pull_the_call_back_later() {
+    let s = Scene::new(start(""), true);
+    let started = Instant::now();
+    let pull = s.pull();
+    let id = s.asked();
+    assert_eq!(s.decide(&id, "grant-monitor"), 200);
+    let (b_call, _) = s.answered(&pull);
+    assert!(s.a_call.wait_bye(Duration::from_millis(300)).is_err());
+    // A (listening) takes the call back with the feature code; B decides.
+    let back_rtp = RtpStream::loopback();
+    let back = s.a.call("sip:*11@example.test", Some(back_rtp.sdp()));
+    let info = b_call.wait_info(JSON, T).expect("B is asked");
+    let id = serde_json::from_slice::<serde_json::Value>(&info.body).expect("json")["handover"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert_eq!(
+        b_call
+            .info_json(&format!(r#"{{"handover":"{id}","decision":"grant"}}"#))
+            .expect("INFO"),
+        200
+    );
+    let a_again = back.wait_answer(T).expect("A has the call again");
+    back_rtp.start_sending(RtpSend::new(
+        a_again.remote_sdp().expect("sdp").rtp_addr(),
+        0xA3,
+        Payload::Pattern(0xA3),
+    ));
+    b_call.wait_bye(T).expect("B is hung up");
+    s.a_call.wait_bye(T).expect("the listening dialog ends");
+    assert!(back_rtp.wait_packets(10, T), "A hears R again");
+    let before = count_from(&s.r_rtp, 0xA3);
+    assert!(s.r_rtp.wait_more_packets(10, T));
+    assert!(count_from(&s.r_rtp, 0xA3) > before, "R hears A again");
+    s.assert_r_untouched(started);
+}

@@ -305,12 +305,43 @@ fn granted_pull(s: &Scene, pull: OutgoingCall, started: Instant) -> Call {
     b_call
 }
 
+/// `GET /calls` (the replicated table) lists the handover with who asked,
+/// the decision and the swap.
+fn audit_trail_shows_the_grant(baton: &Baton, b_port: u16) {
+    let deadline = Instant::now() + T;
+    loop {
+        let (status, body) = baton.http_get("/calls");
+        assert_eq!(status, 200);
+        let calls: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        let trail = calls
+            .as_array()
+            .and_then(|a| a.iter().find_map(|c| c["handovers"].as_array().cloned()))
+            .unwrap_or_default();
+        let swapped = trail.len() == 1 && trail[0]["swapped"] == true;
+        if !swapped && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        assert!(swapped, "{body}");
+        assert_eq!(trail[0]["decision"], "approved", "{body}");
+        assert!(
+            trail[0]["requested_by"]
+                .as_str()
+                .is_some_and(|r| r.contains(&b_port.to_string())),
+            "{body}"
+        );
+        assert!(trail[0]["decided_by"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
+        return;
+    }
+}
+
 #[test]
 fn a_grant_by_json_moves_the_call_to_b_and_r_notices_nothing() {
     let s = Scene::new(start(""), true);
     let started = Instant::now();
     let pull = s.pull();
     let b_call = granted_pull(&s, pull, started);
+    audit_trail_shows_the_grant(&s.baton, s.b.local_addr().port());
     // The moved call works end to end: B hangs up, R gets the BYE.
     assert_eq!(b_call.bye().expect("B hangs up"), 200);
     s.r_call.wait_bye(T).expect("R is hung up by B's BYE");
@@ -329,6 +360,7 @@ fn a_grant_by_json_moves_the_call_to_b_and_r_notices_nothing() {
             .wait_metric("baton_handover_authorization_seconds_count", &[], 1.0),
         1.0
     );
+
 }
 
 #[test]
@@ -373,4 +405,19 @@ fn a_silent_a_times_out_b_gets_408_and_a_keeps_the_call() {
             .wait_metric("baton_handovers_total", &["result=\"timeout\""], 1.0),
         1.0
     );
+}
+
+#[test]
+fn a_granted_handover_is_still_in_the_log_after_a_crash_and_restart() {
+    let s = Scene::new(start(""), true);
+    let pull = s.pull();
+    let id = s.asked();
+    assert_eq!(s.decide(&id, "grant"), 200);
+    let (_b_call, _) = s.answered(&pull);
+    s.a_call.wait_bye(T).expect("A is hung up");
+    let b_port = s.b.local_addr().port();
+    audit_trail_shows_the_grant(&s.baton, b_port);
+    let Scene { baton, .. } = s;
+    let baton = baton.crash_and_restart();
+    audit_trail_shows_the_grant(&baton, b_port);
 }

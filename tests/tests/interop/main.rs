@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod handover;
+
 const USERS: &str = "[[users]]\nname = \"alice\"\npassword = \"wonderland\"\n\n\
                      [[users]]\nname = \"bob\"\npassword = \"builder\"\n";
 
