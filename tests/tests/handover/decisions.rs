@@ -183,3 +183,32 @@ fn a_listener_can_pull_the_call_back_later() {
     assert!(count_from(&s.r_rtp, 0xA3) > before, "R hears A again");
     s.assert_r_untouched(started);
 }
+
+#[test]
+fn a_prompt_tone_is_heard_by_a_while_it_is_asked_and_stops() {
+    let s = Scene::new(start(""), true);
+    // R sends digital silence, so anything A hears is Baton's prompt.
+    s.r_rtp.start_sending(RtpSend::new(
+        s.r_call.remote_sdp().expect("sdp").rtp_addr(),
+        R_SSRC,
+        Payload::ConstantUlaw(0),
+    ));
+    std::thread::sleep(Duration::from_millis(200));
+    let quiet_from = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    let quiet = s.a_rtp.rms_since(quiet_from).expect("A hears R");
+    assert!(quiet < 50.0, "silence before the pull: rms {quiet}");
+    let pull = s.pull();
+    let _ = s.asked();
+    let asked_at = Instant::now();
+    std::thread::sleep(Duration::from_millis(500));
+    let prompt = s.a_rtp.rms_since(asked_at).expect("A hears audio");
+    assert!(prompt > 1000.0, "the prompt tone at A: rms {prompt}");
+    // The prompt ends (1.5 s) while A still has not decided.
+    std::thread::sleep(Duration::from_millis(1300));
+    let after_from = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    let after = s.a_rtp.rms_since(after_from).expect("A hears R");
+    assert!(after < 50.0, "the prompt stopped: rms {after}");
+    let _ = pull.cancel();
+}

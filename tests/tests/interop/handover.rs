@@ -168,6 +168,8 @@ fn baresip_as_b_pulls_the_call_by_the_feature_code() {
         (380.0..=500.0).contains(&hz),
         "baresip's 440 Hz sine at R: {hz:.0} Hz"
     );
+    std::fs::write("/tmp/dbg-bs-b.log", b.log()).ok();
+    eprintln!("DBG packets {packets} rms {rms} hz {hz} sources {:?} relay {relay_to_r} gap {:?}", r_rtp.sources(), r_rtp.max_seq_gap());
     let late = count_a_after(&r_rtp, swapped + Duration::from_millis(200));
     assert_eq!(late, 0, "A's audio no longer reaches R");
     assert!(r_rtp.wait_more_packets(25, T), "R's audio keeps arriving");
@@ -253,6 +255,7 @@ fn baresip_as_a_grants_with_an_rfc4733_key() {
     let ssrcs = r_rtp.ssrcs();
     assert_eq!(ssrcs.len(), 1, "R hears one SSRC: {ssrcs:x?}");
     assert_no_request_at_r(&r_call, started);
+    std::fs::write("/tmp/dbg-bs-a.log", a.log()).ok();
     assert_eq!(b_call.bye().expect("B hangs up"), 200);
     r_call.wait_bye(T).expect("R is hung up by B's BYE");
     assert_eq!(
