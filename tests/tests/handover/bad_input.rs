@@ -55,6 +55,19 @@ fn every_refused_pull_gets_its_code_and_the_call_survives() {
         403,
         "bob's dialog named by alice"
     );
+    // Not authenticated (a wrong password): the challenge stands.
+    let intruder = Phone::new(
+        "alice-intruder",
+        "alice",
+        "guess",
+        "example.test",
+        s.baton.udp,
+        Transport::Udp,
+    );
+    assert_eq!(
+        refused(&s, &intruder, "sip:alice@example.test", &replaces(s.replaces())),
+        407
+    );
     // A pulling from itself: 403.
     assert_eq!(
         refused(&s, &s.a, "sip:alice@example.test", &replaces(s.replaces())),

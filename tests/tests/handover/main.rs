@@ -279,6 +279,12 @@ fn reason_of(bye: &Message) -> String {
 fn granted_pull(s: &Scene, pull: OutgoingCall, started: Instant) -> Call {
     let id = s.asked();
     assert_trying_then_ringing(&pull);
+    assert!(
+        pull.invite()
+            .header(&HeaderName::ProxyAuthorization)
+            .is_some(),
+        "B was challenged (407) and its retry carried credentials"
+    );
     assert_eq!(s.decide(&id, "grant"), 200);
     let (b_call, ok_at) = s.answered(&pull);
     let first = first_from(&s.b_rtp, 0x51, ok_at - Duration::from_millis(500));
