@@ -148,14 +148,19 @@ fn main() {
     // 4. A's user presses 1: an RFC 4733 event in A's own RTP stream.
     let t_press = Instant::now();
     note(LANE_A, "A's user presses 1 (RFC 4733 key in A's RTP)");
-    a_rtp.send_dtmf('1').expect("A sends the key");
-    let b_call = pull.wait_answer(T).expect("B gets the call");
-    b_rtp.start_sending(RtpSend::new(
-        b_call.remote_sdp().expect("Baton's answer to B").rtp_addr(),
-        0xB,
-        Payload::Pattern(B_MARK),
-    ));
-    note(LANE_B, "B starts sending its audio");
+    // The key takes 140 ms to send (five updates, three end packets): B,
+    // like a real phone, starts its audio as soon as its 200 arrives.
+    let b_call = std::thread::scope(|scope| {
+        scope.spawn(|| a_rtp.send_dtmf('1').expect("A sends the key"));
+        let b_call = pull.wait_answer(T).expect("B gets the call");
+        b_rtp.start_sending(RtpSend::new(
+            b_call.remote_sdp().expect("Baton's answer to B").rtp_addr(),
+            0xB,
+            Payload::Pattern(B_MARK),
+        ));
+        note(LANE_B, "B starts sending its audio");
+        b_call
+    });
     a_call.wait_bye(T).expect("A is hung up");
     let reason = a_call.bye_reason().unwrap_or_default();
     // R hears B for half a second; B hears R.
@@ -163,16 +168,16 @@ fn main() {
     while count_marker(&r_rtp.packets(), B_MARK) < 25 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    let first_b_at_r = r_rtp
-        .packets()
-        .iter()
-        .find(|p| is_audio_from(p, B_MARK))
-        .map(|p| p.at);
-    if let Some(at) = first_b_at_r {
+    if let Some((last_a, first_b)) = splice(&r_rtp.packets()) {
         events.push(Event {
-            at,
+            at: last_a.at,
             lane: LANE_R,
-            text: "R's first packet of B's audio (same stream)".into(),
+            text: "R's last packet of A's audio".into(),
+        });
+        events.push(Event {
+            at: first_b.at,
+            lane: LANE_R,
+            text: "R's first packet of B's audio (same SSRC, next seq)".into(),
         });
     }
     let replaced = sub.wait_notify(
@@ -186,6 +191,7 @@ fn main() {
     // Baton's view while the call is up: metrics and the audit trail.
     baton.wait_metric("baton_handover_rtp_gap_seconds_count", &[], 1.0);
     let (_, calls) = baton.http_get("/calls");
+    let r_requests = r.received_requests_since(t_pull).len();
 
     // 5. B hangs up; R gets the BYE.
     let t_hangup = Instant::now();
@@ -284,7 +290,7 @@ fn main() {
             .iter()
             .filter(|p| p.payload_type == TELEPHONE_EVENT)
             .count(),
-        r.received_requests_since(t_pull).len()
+        r_requests
     );
     let b_ok = b
         .log()
@@ -482,7 +488,7 @@ fn describe(e: &LogEntry) -> (String, String) {
     if let Some(status) = e.first_line.strip_prefix("SIP/2.0 ") {
         let method = cseq_method(text);
         let code = status.split_whitespace().next().unwrap_or("");
-        let label = if method == "INVITE" {
+        let label = if method == "INVITE" && status.len() <= GAP - 7 {
             status.to_string()
         } else {
             format!("{code} ({method})")

@@ -279,6 +279,21 @@ impl Baresip {
             .unwrap_or_default()
     }
 
+    /// Waits until baresip's output contains `needle` (with `-s`, the SIP
+    /// trace is there: e.g. a request it received).
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> Result<(), BaresipError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.log().contains(needle) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(BaresipError::Timeout(format!("{needle:?} in its log")));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The last `lines` lines of [`Baresip::log`], without the status
     /// line the menu rewrites in place during calls.
     pub fn log_tail(&self, lines: usize) -> String {

@@ -710,12 +710,10 @@ impl CallState {
     /// listener, a refused or rolled-back new device).
     fn retired_event(&mut self, index: LegIndex, event: LegEvent) {
         match event {
-            LegEvent::Bye => {
-                if self.monitors.remove(&index) {
-                    // The listener hung up: R and B carry on untouched.
-                    let _ = self.media.cast(MediaMsg::StopMonitor(index));
-                    let _ = self.media.cast(MediaMsg::Release(index));
-                }
+            // The listener hung up: R and B carry on untouched.
+            LegEvent::Bye if self.monitors.remove(&index) => {
+                let _ = self.media.cast(MediaMsg::StopMonitor(index));
+                let _ = self.media.cast(MediaMsg::Release(index));
             }
             LegEvent::Request { id, method, .. } => {
                 let code = if method == sip_message::Method::INFO {

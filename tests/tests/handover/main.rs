@@ -54,7 +54,8 @@ struct Scene {
     baton: Baton,
     a: Phone,
     b: Phone,
-    r: Phone,
+    /// R's phone (kept registered for the scene's life).
+    _r: Phone,
     a_call: Call,
     r_call: Call,
     a_rtp: RtpStream,
@@ -101,7 +102,7 @@ impl Scene {
             baton,
             a,
             b,
-            r,
+            _r: r,
             a_call,
             r_call,
             a_rtp,
@@ -190,7 +191,7 @@ impl Scene {
             .r_call
             .received_requests_since(since)
             .iter()
-            .map(|m| format!("{}", m.method().map_or("?".into(), |m| m.to_string())))
+            .map(|m| m.method().map_or("?".into(), |m| m.to_string()))
             .collect();
         assert!(requests.is_empty(), "R received {requests:?}");
         let ssrcs = self.r_rtp.ssrcs();
