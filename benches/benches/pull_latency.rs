@@ -39,7 +39,9 @@
 //! Rates: 1/s for 20 pulls, 10/s for 100, 100/s for 500, after a warm-up of
 //! one pull per user (not reported). Each rate prints one line for notes.
 
-use baton_system_tests::ua::{replaces_value, Call, Direction, LogEntry, Phone, RtpStream, Transport};
+use baton_system_tests::ua::{
+    replaces_value, Call, Direction, LogEntry, Phone, RtpStream, Transport,
+};
 use baton_system_tests::Baton;
 use sip_message::{HeaderName, Message, Method};
 use std::collections::HashMap;
@@ -87,6 +89,10 @@ struct Sample {
     raw: Duration,
     auth: Duration,
     decision: Duration,
+    /// Authenticated INVITE sent → authorization INFO received by the holder.
+    ask: Duration,
+    /// Decision INFO sent by the holder → 200 received by the puller.
+    swap: Duration,
 }
 
 enum Cmd {
@@ -173,13 +179,20 @@ fn first_at(log: &[LogEntry], f: impl Fn(&LogEntry) -> bool) -> Option<Instant> 
 }
 
 /// Reads one landed pull's instants from the puller's and holder's logs.
-fn sample_of(r: &PullRecord, puller_log: &[LogEntry], holder_log: &[LogEntry]) -> Result<Sample, String> {
+fn sample_of(
+    r: &PullRecord,
+    puller_log: &[LogEntry],
+    holder_log: &[LogEntry],
+) -> Result<Sample, String> {
     let ours = |e: &LogEntry| e.text.contains(&r.call_id);
-    let invite_sent =
-        |e: &LogEntry| e.direction == Direction::Sent && e.first_line.starts_with("INVITE ") && ours(e);
+    let invite_sent = |e: &LogEntry| {
+        e.direction == Direction::Sent && e.first_line.starts_with("INVITE ") && ours(e)
+    };
     let t_first = first_at(puller_log, invite_sent).ok_or("no INVITE in the log")?;
     let t_auth = first_at(puller_log, |e| {
-        invite_sent(e) && (e.text.contains("\r\nProxy-Authorization:") || e.text.contains("\r\nAuthorization:"))
+        invite_sent(e)
+            && (e.text.contains("\r\nProxy-Authorization:")
+                || e.text.contains("\r\nAuthorization:"))
     })
     .unwrap_or(t_first);
     let t_ok = first_at(puller_log, |e| {
@@ -204,9 +217,15 @@ fn sample_of(r: &PullRecord, puller_log: &[LogEntry], holder_log: &[LogEntry]) -
     .ok_or("no decision INFO in the holder's log")?;
     let decision = t_decided.saturating_duration_since(t_asked);
     Ok(Sample {
-        raw: t_ok.saturating_duration_since(t_first).saturating_sub(decision),
-        auth: t_ok.saturating_duration_since(t_auth).saturating_sub(decision),
+        raw: t_ok
+            .saturating_duration_since(t_first)
+            .saturating_sub(decision),
+        auth: t_ok
+            .saturating_duration_since(t_auth)
+            .saturating_sub(decision),
         decision,
+        ask: t_asked.saturating_duration_since(t_auth),
+        swap: t_ok.saturating_duration_since(t_decided),
     })
 }
 
@@ -249,7 +268,9 @@ impl Bench {
              [[users]]\nname = \"remote\"\npassword = \"remote-pw\"\n\n",
         );
         for i in 0..n_users {
-            config.push_str(&format!("[[users]]\nname = \"u{i}\"\npassword = \"p{i}\"\n\n"));
+            config.push_str(&format!(
+                "[[users]]\nname = \"u{i}\"\npassword = \"p{i}\"\n\n"
+            ));
         }
         let baton = Baton::start(DOMAIN, "", &config);
         let reg = |name: &str, user: &str, pw: &str| {
@@ -331,7 +352,11 @@ impl Bench {
             logs.entry((user, is_a))
                 .or_insert_with(|| {
                     let u = &self.users[user];
-                    if is_a { u.a.log() } else { u.b.log() }
+                    if is_a {
+                        u.a.log()
+                    } else {
+                        u.b.log()
+                    }
                 })
                 .clone()
         };
@@ -355,7 +380,12 @@ impl Bench {
             v.sort();
             v
         };
-        let (auth, raw, dec) = (sorted(|s| s.auth), sorted(|s| s.raw), sorted(|s| s.decision));
+        let (auth, raw, dec) = (
+            sorted(|s| s.auth),
+            sorted(|s| s.raw),
+            sorted(|s| s.decision),
+        );
+        let (ask, swap) = (sorted(|s| s.ask), sorted(|s| s.swap));
         let stats = |v: &[Duration]| {
             format!(
                 "p50={} p99={} max={}",
@@ -367,12 +397,17 @@ impl Bench {
         let line = format!(
             "pull_latency {label} rate={rate}/s pulls={count} ok={} failed={failed} | \
              from authenticated INVITE: {} | raw incl. 407 round trip: {} | \
-             A's decision (subtracted): p50={} max={} | late sends={late} loadavg={loadavg_before}",
+             A's decision (subtracted): p50={} max={} | parts: INVITE→A asked p50={} p99={}, \
+             decision→200 p50={} p99={} | late sends={late} loadavg={loadavg_before}",
             samples.len(),
             stats(&auth),
             stats(&raw),
             ms(percentile(&dec, 50.0)),
             ms(dec.last().copied().unwrap_or_default()),
+            ms(percentile(&ask, 50.0)),
+            ms(percentile(&ask, 99.0)),
+            ms(percentile(&swap, 50.0)),
+            ms(percentile(&swap, 99.0)),
         );
         for f in failures.iter().take(10) {
             eprintln!("  failed pull: {f}");
@@ -422,7 +457,10 @@ fn main() {
         .unwrap_or(20usize)
         .clamp(1, 200);
     let bench = Bench::start(n_users);
-    println!("pull_latency: {n_users} users (A, B each) + R, baton {}", baton_system_tests::baton_bin().display());
+    println!(
+        "pull_latency: {n_users} users (A, B each) + R, baton {}",
+        baton_system_tests::baton_bin().display()
+    );
     let warm = bench.run("warm-up", 10.0, n_users);
     println!("({})", warm.line);
     let mut reports = Vec::new();
@@ -432,7 +470,11 @@ fn main() {
         reports.push((rate, r));
     }
     for (rate, r) in &reports {
-        let verdict = if r.failed == 0 && r.p99_auth < TARGET_P99 { "meets" } else { "misses" };
+        let verdict = if r.failed == 0 && r.p99_auth < TARGET_P99 {
+            "meets"
+        } else {
+            "misses"
+        };
         println!(
             "rate {rate}/s: {verdict} the target (p99 < {} from the authenticated INVITE, 0 failed)",
             ms(TARGET_P99)

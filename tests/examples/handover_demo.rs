@@ -19,8 +19,8 @@
 //! handover metrics and audit trail. See `docs/handover.md`.
 
 use baton_system_tests::ua::{
-    replaces_value, DialogInfo, Direction, LogEntry, Payload, Phone, RtpPacket, RtpSend,
-    RtpStream, Transport, HANDOVER_CONTENT_TYPE,
+    replaces_value, DialogInfo, Direction, LogEntry, Payload, Phone, RtpPacket, RtpSend, RtpStream,
+    Transport, HANDOVER_CONTENT_TYPE,
 };
 use baton_system_tests::Baton;
 use std::fmt::Write as _;
@@ -43,7 +43,12 @@ const TELEPHONE_EVENT: u8 = 101;
 const THINKING: Duration = Duration::from_millis(800);
 
 /// The ladder's columns.
-const LANES: [&str; 4] = ["A  alice's desk phone", "S  Baton", "B  alice's mobile", "R  bob"];
+const LANES: [&str; 4] = [
+    "A  alice's desk phone",
+    "S  Baton",
+    "B  alice's mobile",
+    "R  bob",
+];
 const LANE_A: usize = 0;
 const LANE_S: usize = 1;
 const LANE_B: usize = 2;
@@ -59,7 +64,9 @@ struct Event {
 }
 
 fn main() {
-    println!("Baton handover demo: A (alice's desk phone) -> B (alice's mobile), R (bob) untouched\n");
+    println!(
+        "Baton handover demo: A (alice's desk phone) -> B (alice's mobile), R (bob) untouched\n"
+    );
     println!("starting baton (the first run builds it) ...");
     let baton = Baton::start(DOMAIN, "", CONFIG);
     let a = phone(&baton, "A", "alice", "wonderland");
@@ -222,13 +229,15 @@ fn main() {
         d.target.as_deref().unwrap_or("?")
     );
     println!("  -> B sent   Replaces: {replaces}");
-    println!(
-        "Authorization request to A (INFO {HANDOVER_CONTENT_TYPE}):\n  {question}"
-    );
+    println!("Authorization request to A (INFO {HANDOVER_CONTENT_TYPE}):\n  {question}");
     match &replaced {
         Ok(info) => {
             let states: Vec<String> = info.dialogs.iter().map(describe_dialog).collect();
-            println!("After the swap, NOTIFY v{}: {}", info.version, states.join("; "));
+            println!(
+                "After the swap, NOTIFY v{}: {}",
+                info.version,
+                states.join("; ")
+            );
         }
         Err(e) => println!("After the swap: no NOTIFY with A's dialog replaced ({e})"),
     }
@@ -275,14 +284,27 @@ fn main() {
     }
     let ssrcs = r_rtp.ssrcs();
     let (max_gap, max_gap_at) = largest_arrival_gap(&r_packets);
+    let at_swap = splice(&r_packets).is_some_and(|(_, first_b)| Some(first_b.at) == max_gap_at);
     println!(
-        "     whole call at R: {} packets, {} SSRC ({}), largest sequence step {}, largest arrival gap {:.1} ms (ending at {} ms)",
+        "     whole call at R: {} packets, {} SSRC ({}), largest sequence step {}",
         r_packets.len(),
         ssrcs.len(),
-        if ssrcs.len() == 1 { "kept one stream" } else { "R saw a new stream!" },
+        if ssrcs.len() == 1 {
+            "kept one stream"
+        } else {
+            "R saw a new stream!"
+        },
         r_rtp.max_seq_gap().unwrap_or(0),
+    );
+    println!(
+        "     largest arrival gap {:.1} ms, ending at {} ms ({})",
         max_gap.as_secs_f64() * 1000.0,
-        max_gap_at.map_or_else(|| "-".into(), |at| ms(t0, at))
+        max_gap_at.map_or_else(|| "-".into(), |at| ms(t0, at)),
+        if at_swap {
+            "the swap"
+        } else {
+            "not the swap: timing jitter on this machine"
+        }
     );
     println!(
         "     telephone-events at R: {}; SIP requests R received since B asked: {}",
@@ -355,7 +377,12 @@ fn main() {
                 for h in c["handovers"].as_array().into_iter().flatten() {
                     println!(
                         "  handover {}: leg {}, requested by {}, decision {} by {}, swapped {}",
-                        h["id"], h["leg"], h["requested_by"], h["decision"], h["decided_by"], h["swapped"]
+                        h["id"],
+                        h["leg"],
+                        h["requested_by"],
+                        h["decision"],
+                        h["decided_by"],
+                        h["swapped"]
                     );
                 }
             }
@@ -377,7 +404,10 @@ fn phone(baton: &Baton, name: &str, user: &str, password: &str) -> Phone {
 
 /// Milliseconds from `t0`, one decimal.
 fn ms(t0: Instant, at: Instant) -> String {
-    format!("{:.1}", at.saturating_duration_since(t0).as_secs_f64() * 1000.0)
+    format!(
+        "{:.1}",
+        at.saturating_duration_since(t0).as_secs_f64() * 1000.0
+    )
 }
 
 /// `to - from` in milliseconds, negative when `to` came first.
@@ -434,7 +464,10 @@ fn a_key_packets(r_packets: &[RtpPacket]) -> String {
 fn beeps(packets: &[RtpPacket], since: Instant) -> Vec<(Instant, Instant)> {
     let mut runs: Vec<(Instant, Instant)> = Vec::new();
     let mut current: Option<(Instant, Instant)> = None;
-    for p in packets.iter().filter(|p| p.at >= since && p.payload_type == PCMU) {
+    for p in packets
+        .iter()
+        .filter(|p| p.at >= since && p.payload_type == PCMU)
+    {
         let toned = p.payload().iter().skip(3).any(|b| *b != R_MARK);
         match (toned, current.as_mut()) {
             (true, Some(run)) => run.1 = p.at,
@@ -453,21 +486,17 @@ fn describe_dialog(d: &baton_system_tests::ua::DialogEntry) -> String {
         .as_deref()
         .map(|e| format!(" (event={e})"))
         .unwrap_or_default();
-    format!(
-        "{} {}{event}",
-        d.target.as_deref().unwrap_or("?"),
-        d.state
-    )
+    format!("{} {}{event}", d.target.as_deref().unwrap_or("?"), d.state)
 }
 
 /// A header's value in a message's text (first occurrence).
 fn header(text: &str, name: &str) -> Option<String> {
-    text.lines()
-        .take_while(|l| !l.is_empty())
-        .find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-        })
+    text.lines().take_while(|l| !l.is_empty()).find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_string())
+    })
 }
 
 /// The method of a message's CSeq.
@@ -520,7 +549,10 @@ fn describe(e: &LogEntry) -> (String, String) {
         "INFO" if content_type.contains("handover") => {
             ("INFO handover".into(), body(text).trim().to_string())
         }
-        "INFO" => (format!("INFO {content_type}"), body(text).trim().to_string()),
+        "INFO" => (
+            format!("INFO {content_type}"),
+            body(text).trim().to_string(),
+        ),
         "BYE" => (
             "BYE".into(),
             header(text, "Reason")
@@ -531,7 +563,15 @@ fn describe(e: &LogEntry) -> (String, String) {
             let note = DialogInfo::parse(body(text))
                 .map(|i| {
                     let ds: Vec<String> = i.dialogs.iter().map(describe_dialog).collect();
-                    format!("v{}: {}", i.version, if ds.is_empty() { "no call".into() } else { ds.join("; ") })
+                    format!(
+                        "v{}: {}",
+                        i.version,
+                        if ds.is_empty() {
+                            "no call".into()
+                        } else {
+                            ds.join("; ")
+                        }
+                    )
                 })
                 .unwrap_or_default();
             ("NOTIFY dialog".into(), note)

@@ -143,7 +143,7 @@ pub struct CallActor;
 #[derive(Debug)]
 pub struct CallState {
     pub(crate) call: CallNumber,
-    b2bua: B2bua,
+    pub(crate) b2bua: B2bua,
     pub(crate) legs: HashMap<LegIndex, ActorRef<LegMsg>>,
     pub(crate) media: ActorRef<MediaMsg>,
     pub(crate) relay_addr: HashMap<LegIndex, SocketAddr>,

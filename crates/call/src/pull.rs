@@ -238,8 +238,15 @@ impl CallState {
         match action {
             Action::LogRequested => {
                 let by = p.b_contact.clone();
+                // The log knows the call's two sides, not the legs of the
+                // devices that held them: name the side that moves.
+                let side = if a == self.caller_side {
+                    LegIndex::CALLER
+                } else {
+                    LegIndex::fork(self.b2bua.answered_fork().unwrap_or(0))
+                };
                 self.log
-                    .handover_requested(self.call, number, a, &by, committed(myself));
+                    .handover_requested(self.call, number, side, &by, committed(myself));
             }
             Action::LogDecided(verdict) => {
                 let by = p.decided_by.clone();
@@ -419,9 +426,15 @@ impl CallState {
         let ct = content_type?.trim().to_ascii_lowercase();
         let p = self.pull.as_ref();
         if ct.starts_with(HANDOVER_JSON) {
-            // Baton's own content type never crosses to the other side.
-            let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-            let decision = value.get("decision")?.as_str().and_then(Decision::from_json);
+            // Baton's own content type never crosses to the other side:
+            // whatever it holds is answered here.
+            let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+                return Some(400);
+            };
+            let decision = value
+                .get("decision")
+                .and_then(|v| v.as_str())
+                .and_then(Decision::from_json);
             let id = value.get("handover").and_then(|v| v.as_str());
             let current = p.filter(|p| p.a == from && p.machine.awaits_decision());
             return match (current, decision) {

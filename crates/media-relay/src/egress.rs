@@ -1,11 +1,15 @@
 //! Everything done to RTP on its way out toward one leg's remote: the
 //! stream rewriting that hides re-points, then the prompt tone, if one is
-//! playing. One lock per leg covers both, taken once per packet.
+//! playing, then the send itself. One lock per leg covers all three, taken
+//! once per packet.
 
 use crate::g711::Law;
 use crate::prompt::Prompt;
-use crate::rewriter::StreamRewriter;
+use crate::rewriter::{RtcpRewrite, StreamRewriter};
+use crate::rtcp::rewrite_sender;
 use crate::rtp::{payload_range, RtpHeader};
+use crate::DropReason;
+use std::io;
 use std::time::Instant;
 
 /// The outbound state of one leg.
@@ -27,14 +31,34 @@ impl Egress {
         }
     }
 
-    /// Prepares the RTP packet `data` (header `h`), arriving at `now` from
-    /// a route of `epoch`, to be sent. False if the route is stale: drop it.
-    pub(crate) fn rtp(&mut self, now: Instant, epoch: u64, h: RtpHeader, data: &mut [u8]) -> bool {
-        let Some(out) = self.rewriter.rtp(now, epoch, h) else {
-            return false;
-        };
-        if out != h {
-            out.write(data);
+    /// Rewrites the RTP packet `data` (header `h`), arriving at `now` from
+    /// a route of `epoch`, and sends it with `send`; the bytes sent, or why
+    /// it was dropped: `NoDestination` if the route is stale,
+    /// `SendFailed` if `send` failed.
+    ///
+    /// Why the send happens here, inside the caller's lock on the egress:
+    /// at a switch two workers (the old device's and the new one's) send
+    /// toward the same remote. Numbering and sending under one lock makes
+    /// the order packets leave in the order they were numbered in; with
+    /// the lock released before the send, the new device's first packet
+    /// could overtake the old device's last one and the remote heard its
+    /// sequence go back. And only a packet that left is recorded as the
+    /// stream's latest (see `StreamRewriter::prepare`). The lock is per
+    /// leg and uncontended but during a switch or a monitor.
+    pub(crate) fn rtp(
+        &mut self,
+        now: Instant,
+        epoch: u64,
+        h: RtpHeader,
+        data: &mut [u8],
+        send: impl FnOnce(&[u8]) -> io::Result<usize>,
+    ) -> Result<usize, DropReason> {
+        let prepared = self
+            .rewriter
+            .prepare(now, epoch, h)
+            .ok_or(DropReason::NoDestination)?;
+        if prepared.header != h {
+            prepared.header.write(data);
         }
         self.last_payload_type = Some(h.payload_type);
         if self.prompt.as_ref().is_some_and(|p| p.expired(now)) {
@@ -46,7 +70,30 @@ impl Egress {
                 prompt.mix(law, &mut data[payload]);
             }
         }
-        true
+        let sent = send(data).map_err(|_| DropReason::SendFailed)?;
+        self.rewriter.commit(prepared);
+        Ok(sent)
+    }
+
+    /// Renames the RTCP packet `data` from a route of `epoch` for the
+    /// stream the remote hears and sends it with `send`, under the same
+    /// lock as RTP so a rename never uses a mapping that changes halfway.
+    pub(crate) fn rtcp(
+        &mut self,
+        epoch: u64,
+        data: &mut [u8],
+        send: impl FnOnce(&[u8]) -> io::Result<usize>,
+    ) -> Result<usize, DropReason> {
+        match self.rewriter.rtcp(epoch) {
+            RtcpRewrite::Unchanged => {}
+            RtcpRewrite::Rename {
+                from,
+                to,
+                ts_offset,
+            } => rewrite_sender(data, from, to, ts_offset),
+            RtcpRewrite::Drop => return Err(DropReason::NoDestination),
+        }
+        send(data).map_err(|_| DropReason::SendFailed)
     }
 }
 
@@ -65,7 +112,7 @@ mod tests {
         let send = |e: &mut Egress, pt: u8, seq: u16, at: Duration| {
             let mut p = packet(pt, seq, u32::from(seq) * 160, 1, &[silence; 160]);
             let h = RtpHeader::parse(&p).expect("rtp");
-            assert!(e.rtp(t0 + at, 1, h, &mut p));
+            assert_eq!(e.rtp(t0 + at, 1, h, &mut p, |d| Ok(d.len())), Ok(p.len()));
             p
         };
         let toned = send(&mut e, 0, 1, Duration::ZERO);

@@ -118,7 +118,7 @@ pub use leg_state::{LegState, Port, Verdict};
 pub use metrics::describe_metrics;
 pub use port_pool::PortPool;
 pub use port_range::{PortPair, PortRange};
-pub use rewriter::{RtcpRewrite, Splice, StreamRewriter};
+pub use rewriter::{Prepared, RtcpRewrite, Splice, StreamRewriter};
 pub use rtcp::{is_valid_compound, rewrite_sender};
 pub use rtp::{is_rtcp_mux, RtpHeader};
 pub use sequence::SequenceTracker;

@@ -52,6 +52,20 @@ pub struct Splice {
     pub missed_packets: u32,
 }
 
+/// A packet judged by [`StreamRewriter::prepare`], not yet sent: its
+/// header, and what the rewriter learns once it is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prepared {
+    /// The header to send.
+    pub header: RtpHeader,
+    now: Instant,
+    epoch: u64,
+    /// The SSRC the packet arrived with.
+    source: Ssrc,
+    mapping: Option<Mapping>,
+    splice: Option<(u64, Splice)>,
+}
+
 /// The offsets that move the current source onto the old stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Mapping {
@@ -106,32 +120,55 @@ impl StreamRewriter {
 
     /// The header to send for an RTP packet `h` that arrived at `now` from
     /// a route of `epoch`; `None` if the route is stale (drop the packet).
+    /// The packet is taken as sent: [`StreamRewriter::prepare`] and
+    /// [`StreamRewriter::commit`] are the same in two steps, for a caller
+    /// whose send may fail.
     pub fn rtp(&mut self, now: Instant, epoch: u64, h: RtpHeader) -> Option<RtpHeader> {
+        let prepared = self.prepare(now, epoch, h)?;
+        let out = prepared.header;
+        self.commit(prepared);
+        Some(out)
+    }
+
+    /// Judges and rewrites an RTP packet `h` that arrived at `now` from a
+    /// route of `epoch`, without changing the rewriter: `None` if the route
+    /// is stale (drop the packet), else the header to send, to be passed to
+    /// [`StreamRewriter::commit`] once the packet has been sent.
+    ///
+    /// Why two steps: the stream toward the remote is what the remote was
+    /// actually sent. A packet that fails to leave must not move `last`, or
+    /// the next switch would continue from a number the remote never had
+    /// (a gap it would count as loss); a new source whose first packet
+    /// failed has not begun yet, so its next packet splices again. The
+    /// caller holds the egress lock from `prepare` through the send to
+    /// `commit`, so packets sent toward one remote by two threads (the old
+    /// and the new device's workers at a switch) leave in the order they
+    /// were numbered.
+    pub fn prepare(&self, now: Instant, epoch: u64, h: RtpHeader) -> Option<Prepared> {
         if epoch < self.epoch {
             return None;
         }
         let new_route = epoch > self.epoch;
         let new_ssrc = self.source != Some(h.ssrc);
+        let mut mapping = self.mapping;
+        let mut splice = None;
         let mut rebased = false;
         if new_route || (new_ssrc && self.mapping.is_some()) {
             // A new source. Before any switch (no `last`) it is passed as
             // is; after, it continues the stream R knows.
             if new_route {
-                if let Some(last) = self.last {
-                    let splice = last.splice_at(now, self.clock_rate);
-                    self.splice = Some((epoch, splice));
-                }
+                splice = self
+                    .last
+                    .map(|last| (epoch, last.splice_at(now, self.clock_rate)));
             }
-            self.epoch = epoch;
-            self.mapping = self
+            mapping = self
                 .last
                 .map(|last| last.continue_with(h, now, self.clock_rate));
-            rebased = self.mapping.is_some();
+            rebased = mapping.is_some();
         }
         // Without a mapping a source may change SSRC freely: R hears what
         // the device sends, as from any transparent relay.
-        self.source = Some(h.ssrc);
-        let out = match self.mapping {
+        let header = match mapping {
             None => h,
             Some(m) => RtpHeader {
                 ssrc: m.ssrc,
@@ -143,15 +180,40 @@ impl StreamRewriter {
                 payload_type: h.payload_type,
             },
         };
-        self.remember(out, now);
-        Some(out)
+        Some(Prepared {
+            header,
+            now,
+            epoch,
+            source: h.ssrc,
+            mapping,
+            splice,
+        })
     }
 
-    /// A packet `h` of the current stream was consumed rather than sent
-    /// (a decision key): the packets after it are numbered one lower, so
-    /// the remote sees a stream without a gap.
-    pub fn skip(&mut self, h: RtpHeader) {
-        if self.source != Some(h.ssrc) {
+    /// Records that the packet [`StreamRewriter::prepare`] gave `prepared`
+    /// for was sent: a new source's first packet makes the switch (older
+    /// routes are dropped from now on), and the packet becomes the one the
+    /// next switch continues from, if it is the newest.
+    pub fn commit(&mut self, prepared: Prepared) {
+        self.epoch = prepared.epoch;
+        self.source = Some(prepared.source);
+        self.mapping = prepared.mapping;
+        if prepared.splice.is_some() {
+            self.splice = prepared.splice;
+        }
+        self.remember(prepared.header, prepared.now);
+    }
+
+    /// A packet `h` of the current stream, from a route of `epoch`, was
+    /// consumed rather than sent (a decision key): the packets after it
+    /// are numbered one lower, so the remote sees a stream without a gap.
+    ///
+    /// Only the route the remote hears counts: a stale route's packet was
+    /// never going to be sent, and a newer route's first packet splices
+    /// from the last one sent, which closes its gaps by itself. The SSRC
+    /// alone cannot tell: two devices may use the same one.
+    pub fn skip(&mut self, epoch: u64, h: RtpHeader) {
+        if epoch != self.epoch || self.source != Some(h.ssrc) {
             return;
         }
         let m = self.mapping.get_or_insert(Mapping {
@@ -300,7 +362,7 @@ mod tests {
         for i in 0..12u32 {
             let h = a.next();
             if (4..7).contains(&i) {
-                r.skip(h); // three key packets consumed
+                r.skip(0, h); // three key packets consumed
                 continue;
             }
             let out = r.rtp(t0 + MS20 * i, 0, h).expect("forwarded");
@@ -312,7 +374,7 @@ mod tests {
         }
         // A packet of another stream is not this stream's gap.
         let before = r.mapping;
-        r.skip(header(99, 1, 1));
+        r.skip(0, header(99, 1, 1));
         assert_eq!(r.mapping, before);
     }
 

@@ -10,7 +10,7 @@
 
 use baton_media_relay::{LegHandle, Relay, RtpHeader};
 use socket2::Socket;
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -21,26 +21,48 @@ mod support;
 use support::{relay, rtp, Phone};
 
 /// Re-points done per run.
-const REPOINTS: usize = 400;
-/// Packets per burst: the backlog of a sender that was stalled 320 ms.
-const BURST: u16 = 16;
-/// Busy threads competing with the relay for the cores.
-const SPINNERS: usize = 2;
+const REPOINTS: usize = 2000;
+/// Packets per burst: the backlog of a sender that was stalled 480 ms.
+const BURST: u16 = 24;
 /// The whole run stops after this, whatever is left.
 const BUDGET: Duration = Duration::from_secs(6);
 
-/// A sender: bursts of `BURST` consecutive packets with a short pause,
-/// until told to stop.
-fn sender(phone: Phone, to: std::net::SocketAddr, ssrc: u32, stop: Arc<AtomicBool>) {
-    let mut seq: u16 = (ssrc as u16).wrapping_mul(7);
-    let mut ts: u32 = ssrc.wrapping_mul(13);
-    while !stop.load(Ordering::Relaxed) {
-        for _ in 0..BURST {
-            phone.send(to, &rtp(ssrc, seq, ts));
-            seq = seq.wrapping_add(1);
-            ts = ts.wrapping_add(160);
+/// A device's stream: consecutive G.711 packets, sent in bursts.
+struct Device {
+    phone: Phone,
+    to: SocketAddr,
+    ssrc: u32,
+    seq: u16,
+    ts: u32,
+}
+
+impl Device {
+    fn new(phone: Phone, to: SocketAddr, ssrc: u32) -> Self {
+        Device {
+            phone,
+            to,
+            ssrc,
+            seq: (ssrc as u16).wrapping_mul(7),
+            ts: ssrc.wrapping_mul(13),
         }
-        thread::sleep(Duration::from_micros(1500));
+    }
+
+    /// `BURST` packets back to back, as a stalled sender catches up.
+    fn burst(&mut self) {
+        for _ in 0..BURST {
+            self.phone
+                .send(self.to, &rtp(self.ssrc, self.seq, self.ts));
+            self.seq = self.seq.wrapping_add(1);
+            self.ts = self.ts.wrapping_add(160);
+        }
+    }
+}
+
+/// Busy-waits `d`: sleeping would overshoot by far more than `d`.
+fn spin_for(d: Duration) {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        std::hint::spin_loop();
     }
 }
 
@@ -82,58 +104,41 @@ fn r_hears_one_stream_stepping_by_one_across_hundreds_of_repoints_under_bursts()
     let (leg_a, leg_b, leg_r) = (leg(&relay, &a), leg(&relay, &b), leg(&relay, &r));
     let bridge = relay.connect(&leg_a, &leg_r).expect("connect");
 
-    let stop_senders = Arc::new(AtomicBool::new(false));
-    let stop_receiver = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
     let heard = Arc::new(Mutex::new(Vec::new()));
     let rx = {
         let socket = r.socket.try_clone().expect("clone");
-        let (stop, heard) = (Arc::clone(&stop_receiver), Arc::clone(&heard));
+        let (stop, heard) = (Arc::clone(&stop), Arc::clone(&heard));
         thread::spawn(move || receiver(socket, stop, heard))
     };
-    let senders: Vec<_> = [(a, leg_a.local_rtp(), 0xaaaa), (b, leg_b.local_rtp(), 0xbbbb)]
-        .into_iter()
-        .map(|(phone, to, ssrc)| {
-            let stop = Arc::clone(&stop_senders);
-            thread::spawn(move || sender(phone, to, ssrc, stop))
-        })
-        .collect();
-
-    // CPU pressure, as when ~20 tests share two cores: the relay's workers
-    // get preempted anywhere, between judging a packet and sending it too.
-    let spinners: Vec<_> = (0..SPINNERS)
-        .map(|_| {
-            let stop = Arc::clone(&stop_senders);
-            thread::spawn(move || {
-                let mut x = 1u64;
-                while !stop.load(Ordering::Relaxed) {
-                    for _ in 0..10_000 {
-                        x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
-                    }
-                }
-            })
-        })
-        .collect();
+    let mut devices = [
+        Device::new(a, leg_a.local_rtp(), 0xaaaa),
+        Device::new(b, leg_b.local_rtp(), 0xbbbb),
+    ];
+    let legs = [&leg_a, &leg_b];
     let started = Instant::now();
     let mut repoints = 0;
-    let legs = [&leg_a, &leg_b];
-    // Irregular pauses (0-2.9 ms) so switches land anywhere in a burst.
-    let mut pause: u64 = 0x2545_f491;
+    // Irregular delays so the switch lands anywhere in the old device's
+    // burst, while its worker is still forwarding it with the route it
+    // loaded before the switch.
+    let mut rng: u64 = 0x2545_f491;
     while repoints < REPOINTS && started.elapsed() < BUDGET {
-        pause ^= pause << 13;
-        pause ^= pause >> 7;
-        pause ^= pause << 17;
-        thread::sleep(Duration::from_micros(pause % 3000));
-        bridge
-            .repoint(legs[repoints % 2], legs[(repoints + 1) % 2])
-            .expect("repoint");
+        let (old, new) = (repoints % 2, (repoints + 1) % 2);
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        // The device R hears bursts its backlog...
+        devices[old].burst();
+        spin_for(Duration::from_micros(rng % 50));
+        // ...the call moves while it is being forwarded...
+        bridge.repoint(legs[old], legs[new]).expect("repoint");
+        // ...and the new device bursts too, on another worker.
+        devices[new].burst();
+        thread::sleep(Duration::from_micros(500 + rng % 1000));
         repoints += 1;
     }
-    stop_senders.store(true, Ordering::Relaxed);
-    for s in senders.into_iter().chain(spinners) {
-        s.join().expect("sender");
-    }
     thread::sleep(Duration::from_millis(100));
-    stop_receiver.store(true, Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
     rx.join().expect("receiver");
 
     let heard = heard.lock().expect("heard").clone();

@@ -116,8 +116,10 @@ fn decisions_from_b_or_r_are_ignored() {
     let pull = s.pull();
     let id = s.asked();
     let grant = format!(r#"{{"handover":"{id}","decision":"grant"}}"#);
-    // R's INFOs are relayed to A like any INFO, never taken as decisions.
-    let _ = s.r_call.info(JSON, &grant);
+    // R's DTMF INFO is relayed to A like any INFO and its key to A like
+    // any key; R's JSON decision is answered 481 (it has no pull pending).
+    // None of them decides.
+    assert_eq!(s.r_call.info(JSON, &grant).expect("answered"), 481);
     let _ = s.r_call.info("application/dtmf-relay", "Signal=1\r\n");
     s.r_rtp.send_dtmf('1').expect("R presses 1");
     std::thread::sleep(Duration::from_millis(500));

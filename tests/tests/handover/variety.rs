@@ -67,6 +67,15 @@ fn a_call_moves_a_to_b_to_a_to_c_and_r_hears_one_stream_throughout() {
             .wait_metric("baton_handovers_total", &["result=\"granted\""], 3.0),
         3.0
     );
+    // The audit trail names the side that moved each time: the caller's.
+    let (_, body) = s.baton.http_get("/calls");
+    let calls: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let trail = calls
+        .as_array()
+        .and_then(|a| a.iter().find_map(|c| c["handovers"].as_array().cloned()))
+        .unwrap_or_default();
+    assert_eq!(trail.len(), 3, "{body}");
+    assert!(trail.iter().all(|h| h["leg"] == "caller"), "{body}");
 }
 
 #[test]

@@ -83,13 +83,16 @@ fn foreign_audio_at(rtp: &RtpStream, since: Instant) -> (usize, f64, f64) {
         .filter(|p| p.at >= since && p.payload_type == 0)
         .filter(|p| ![A_MARK, R_MARK, B_MARK].contains(&p.payload()[0]))
         .collect();
-    let samples: Vec<i16> = packets.iter().filter_map(|p| p.samples()).flatten().collect();
+    let samples: Vec<i16> = packets
+        .iter()
+        .filter_map(|p| p.samples())
+        .flatten()
+        .collect();
     if samples.is_empty() {
         return (0, 0.0, 0.0);
     }
-    let rms = (samples.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>()
-        / samples.len() as f64)
-        .sqrt();
+    let rms =
+        (samples.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / samples.len() as f64).sqrt();
     let crossings = samples
         .windows(2)
         .filter(|w| (w[0] < 0) != (w[1] < 0))
@@ -164,8 +167,14 @@ fn baresip_as_b_pulls_the_call_by_the_feature_code() {
     );
 
     // R keeps hearing audio, now baresip's 440 Hz sine, from the relay.
-    std::thread::sleep(Duration::from_millis(1500));
-    let (packets, rms, hz) = foreign_audio_at(&r_rtp, swapped);
+    let deadline = Instant::now() + T;
+    let (packets, rms, hz) = loop {
+        let heard = foreign_audio_at(&r_rtp, swapped);
+        if heard.0 >= 50 || Instant::now() >= deadline {
+            break heard;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert!(
         packets >= 50,
         "R hears baresip: {packets} packets of its audio"
@@ -189,7 +198,8 @@ fn baresip_as_b_pulls_the_call_by_the_feature_code() {
     // The moved call works end to end: baresip hangs up, R gets the BYE.
     b.hangup().expect("hangup");
     r_call.wait_bye(T).expect("R is hung up by baresip's BYE");
-    b.wait_event("CALL_CLOSED", T).expect("baresip's call closed");
+    b.wait_event("CALL_CLOSED", T)
+        .expect("baresip's call closed");
     assert_eq!(
         baton.wait_metric("baton_handovers_total", &["result=\"granted\""], 1.0),
         1.0
@@ -276,6 +286,12 @@ fn baresip_as_a_grants_with_an_rfc4733_key() {
     );
     assert_r_stream_unbroken(&r_rtp);
     assert_no_request_at_r(&r_call, started);
+    // The grant came in the RTP stream: baresip sent no INFO (its trace).
+    assert!(
+        !a.log().contains("INFO sip:baton@"),
+        "baresip decided by INFO: {}",
+        a.log_tail(60)
+    );
     assert_eq!(b_call.bye().expect("B hangs up"), 200);
     r_call.wait_bye(T).expect("R is hung up by B's BYE");
     assert_eq!(

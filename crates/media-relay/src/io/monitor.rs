@@ -15,7 +15,7 @@ use super::lock;
 use crate::g711::Law;
 use crate::mixer::{Mixer, Side};
 use crate::rtp::{payload_range, RtpHeader};
-use crate::{LegId, Ssrc};
+use crate::{DropReason, LegId, Ssrc};
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
@@ -130,18 +130,22 @@ pub(crate) fn feed(leg: &Leg, h: RtpHeader, data: &[u8], now: Instant) -> Option
     }
     let destination = listener.destinations.load().rtp?;
     let packet = mixer.packet_mut();
-    if !lock(&listener.egress).rtp(now, monitor.epoch, out, packet) {
-        return None;
-    }
-    match listener.rtp.send_to(packet, destination) {
+    // Sent with the listener's egress locked, as the worker's forwarding
+    // does: the mix and a route into the listener never overtake each
+    // other's numbering.
+    let sent = lock(&listener.egress).rtp(now, monitor.epoch, out, packet, |d| {
+        listener.rtp.send_to(d, destination)
+    });
+    match sent {
         Ok(n) => {
             listener.outbound.sent(n);
             Some(n)
         }
-        Err(_) => {
+        Err(DropReason::SendFailed) => {
             listener.outbound.failed();
             None
         }
+        Err(_) => None,
     }
 }
 

@@ -20,8 +20,6 @@ use super::socket::Received;
 use crate::dtmf::KeyVerdict;
 use crate::leg_state::{Port, Verdict};
 use crate::metrics::MetricsBatch;
-use crate::rewriter::RtcpRewrite;
-use crate::rtcp::rewrite_sender;
 use crate::rtp::{payload_range, RtpHeader};
 use crate::DropReason;
 use mio::{Events, Poll, Token};
@@ -268,7 +266,7 @@ fn extras(
             // The remote must not see the key's packets as loss: the
             // stream toward it closes the gap they leave.
             if let Some(route) = leg.route.load().as_deref() {
-                lock(&route.to.egress).rewriter.skip(h);
+                lock(&route.to.egress).rewriter.skip(route.epoch, h);
             }
             return Err(DropReason::DtmfConsumed);
         }
@@ -328,30 +326,24 @@ fn forward(
         Port::Rtcp => (destinations.rtcp, &to.rtcp),
     };
     let destination: SocketAddr = destination.ok_or(DropReason::NoDestination)?;
-    match rtp {
-        Some(h) => {
-            if !lock(&to.egress).rtp(now, route.epoch, h, data) {
-                return Err(DropReason::NoDestination);
-            }
-        }
-        None => match lock(&to.egress).rewriter.rtcp(route.epoch) {
-            RtcpRewrite::Unchanged => {}
-            RtcpRewrite::Rename {
-                from,
-                to: renamed,
-                ts_offset,
-            } => rewrite_sender(data, from, renamed, ts_offset),
-            RtcpRewrite::Drop => return Err(DropReason::NoDestination),
-        },
-    }
-    match socket.send_to(data, destination) {
-        Ok(_) => {
-            to.outbound.sent(data.len());
+    // Sent with the egress locked (see `Egress::rtp`): packets toward one
+    // remote leave in the order their numbers were given.
+    let mut egress = lock(&to.egress);
+    let sent = match rtp {
+        Some(h) => egress.rtp(now, route.epoch, h, data, |d| Ok(d.len())),
+        None => egress.rtcp(route.epoch, data, |d| Ok(d.len())),
+    };
+    drop(egress);
+    let sent = sent.and_then(|_| socket.send_to(data, destination).map_err(|_| DropReason::SendFailed));
+    match sent {
+        Ok(bytes) => {
+            to.outbound.sent(bytes);
             Ok(())
         }
-        Err(_) => {
+        Err(DropReason::SendFailed) => {
             to.outbound.failed();
             Err(DropReason::SendFailed)
         }
+        Err(reason) => Err(reason),
     }
 }
