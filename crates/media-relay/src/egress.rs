@@ -101,7 +101,15 @@ impl Egress {
 mod tests {
     use super::*;
     use crate::rtp::tests::packet;
+    use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
+    use std::thread;
     use std::time::Duration;
+
+    const MS20: Duration = Duration::from_millis(20);
+
+    fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 
     #[test]
     fn a_prompt_colours_g711_until_it_ends_and_nothing_else() {
@@ -126,5 +134,88 @@ mod tests {
         let after = send(&mut e, 0, 3, Duration::from_millis(30));
         assert_eq!(&after[12..], &[silence; 160][..], "prompt over");
         assert!(e.prompt.is_none());
+    }
+
+    fn g711(ssrc: u32, seq: u16) -> (RtpHeader, Vec<u8>) {
+        let p = packet(0, seq, u32::from(seq) * 160, ssrc, &[0xff; 160]);
+        (RtpHeader::parse(&p).expect("rtp"), p)
+    }
+
+    fn seq_of(data: &[u8]) -> u16 {
+        RtpHeader::parse(data).expect("rtp").sequence
+    }
+
+    #[test]
+    fn packets_leave_in_the_order_they_were_numbered() {
+        // The old device's worker is inside its send when the new device's
+        // first packet comes, on another thread. The new packet is numbered
+        // after the old one, so it must also leave after it.
+        let t0 = Instant::now();
+        let egress = Arc::new(Mutex::new(Egress::new(8000)));
+        let wire = Arc::new(Mutex::new(Vec::new()));
+        let (a, mut pa) = g711(0xa, 10);
+        lock(&egress)
+            .rtp(t0, 1, a, &mut pa, |d| Ok(d.len()))
+            .expect("sent");
+        let (in_send, stalled) = mpsc::channel();
+        let (resume, wait) = mpsc::channel::<()>();
+        let old = {
+            let (egress, wire) = (Arc::clone(&egress), Arc::clone(&wire));
+            thread::spawn(move || {
+                let (a, mut pa) = g711(0xa, 11);
+                lock(&egress).rtp(t0 + MS20, 1, a, &mut pa, |d| {
+                    in_send.send(()).expect("main");
+                    wait.recv().expect("main"); // preempted mid-send
+                    lock(&wire).push(seq_of(d));
+                    Ok(d.len())
+                })
+            })
+        };
+        stalled.recv().expect("old worker sending");
+        let new = {
+            let (egress, wire) = (Arc::clone(&egress), Arc::clone(&wire));
+            thread::spawn(move || {
+                let (b, mut pb) = g711(0xb, 700);
+                lock(&egress).rtp(t0 + MS20, 2, b, &mut pb, |d| {
+                    lock(&wire).push(seq_of(d));
+                    Ok(d.len())
+                })
+            })
+        };
+        // Long enough for the new packet to overtake, were it able to.
+        thread::sleep(Duration::from_millis(20));
+        resume.send(()).expect("old worker");
+        assert!(old.join().expect("old").is_ok());
+        assert!(new.join().expect("new").is_ok());
+        assert_eq!(*lock(&wire), vec![11, 12], "the wire order is the numbering");
+    }
+
+    #[test]
+    fn a_failed_send_is_not_part_of_the_stream() {
+        let t0 = Instant::now();
+        let mut e = Egress::new(8000);
+        let (a, mut p) = g711(0xa, 10);
+        assert!(e.rtp(t0, 1, a, &mut p, |d| Ok(d.len())).is_ok());
+        let (a, mut p) = g711(0xa, 11);
+        let refused = || Err(io::Error::from(io::ErrorKind::WouldBlock));
+        assert_eq!(
+            e.rtp(t0 + MS20, 1, a, &mut p, |_| refused()),
+            Err(DropReason::SendFailed)
+        );
+        // The first of the new device's packets fails too: no switch yet.
+        let (b, mut p) = g711(0xb, 700);
+        assert_eq!(
+            e.rtp(t0 + MS20, 2, b, &mut p, |_| refused()),
+            Err(DropReason::SendFailed)
+        );
+        let (b, mut p) = g711(0xb, 701);
+        assert!(e.rtp(t0 + MS20 * 2, 2, b, &mut p, |d| Ok(d.len())).is_ok());
+        assert_eq!(seq_of(&p), 11, "right after the last packet sent");
+        let (a, mut p) = g711(0xa, 12);
+        assert_eq!(
+            e.rtp(t0 + MS20 * 2, 1, a, &mut p, |d| Ok(d.len())),
+            Err(DropReason::NoDestination),
+            "the old stream is over"
+        );
     }
 }

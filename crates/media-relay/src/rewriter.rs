@@ -549,4 +549,50 @@ mod tests {
             .expect("current");
         assert_eq!((c.ssrc, c.sequence), (Ssrc(1), 12));
     }
+
+    #[test]
+    fn a_packet_not_sent_is_not_continued_from() {
+        let t0 = Instant::now();
+        let mut r = StreamRewriter::new(8000);
+        r.rtp(t0, 1, header(1, 10, 1000));
+        // A's 11 is numbered but its send fails: never committed.
+        let lost = r.prepare(t0 + MS20, 1, header(1, 11, 1160)).expect("current");
+        assert_eq!(lost.header.sequence, 11);
+        let b = r.rtp(t0 + MS20 * 2, 2, header(2, 500, 77)).expect("current");
+        assert_eq!(b.sequence, 11, "continues from the last packet R was sent");
+    }
+
+    #[test]
+    fn a_switch_whose_first_packet_failed_is_still_pending() {
+        let t0 = Instant::now();
+        let mut r = StreamRewriter::new(8000);
+        r.rtp(t0, 1, header(1, 10, 1000));
+        // B's first packet fails to leave: R has not switched.
+        let failed = r.prepare(t0 + MS20, 2, header(2, 500, 77)).expect("new");
+        assert!(failed.header.marker);
+        assert_eq!(r.last_splice(), None);
+        // So A's in-flight packet is still R's stream, in order...
+        let a = r.rtp(t0 + MS20, 1, header(1, 11, 1160)).expect("still A");
+        assert_eq!(a.sequence, 11);
+        // ...and B's next packet makes the switch, right after it.
+        let b = r
+            .rtp(t0 + MS20 * 2, 2, header(2, 501, 237))
+            .expect("current");
+        assert_eq!((b.ssrc, b.sequence, b.marker), (Ssrc(1), 12, true));
+        assert_eq!(r.last_splice().map(|(e, _)| e), Some(2));
+        assert_eq!(r.rtp(t0 + MS20 * 2, 1, header(1, 12, 1320)), None);
+    }
+
+    #[test]
+    fn a_stale_routes_consumed_key_leaves_the_new_stream_alone() {
+        let t0 = Instant::now();
+        let mut r = StreamRewriter::new(8000);
+        // Both devices happen to use SSRC 5.
+        r.rtp(t0, 1, header(5, 10, 1000));
+        let b0 = r.rtp(t0 + MS20, 2, header(5, 300, 0)).expect("current");
+        r.skip(1, header(5, 11, 1160)); // A's key, judged with its old route
+        r.skip(3, header(5, 301, 160)); // a route R does not hear yet
+        let b1 = r.rtp(t0 + MS20 * 2, 2, header(5, 301, 160)).expect("current");
+        assert_eq!(b1.sequence, b0.sequence.wrapping_add(1));
+    }
 }

@@ -174,7 +174,6 @@ impl Worker {
     ) -> bool {
         let socket = leg.socket(port);
         let mut core = lock(&leg.core);
-        let route = leg.route.load();
         let mut more = true;
         for _ in 0..ROUNDS {
             let n = match socket.recv(headers, &mut self.bufs, &mut self.received) {
@@ -230,6 +229,12 @@ impl Worker {
                         }
                     }
                 }
+                // The route is read per packet, not once per wakeup: a
+                // burst being drained when the bridge is re-pointed must
+                // stop going to R at the switch, not carry on with the
+                // old route (and advance R's numbering) until the burst
+                // ends. One arc-swap load, a few nanoseconds.
+                let route = leg.route.load();
                 match forward(route.as_deref(), port, rtp, now, data) {
                     Ok(()) => self.metrics.sent(data.len()),
                     Err(reason) => {
@@ -329,12 +334,12 @@ fn forward(
     // Sent with the egress locked (see `Egress::rtp`): packets toward one
     // remote leave in the order their numbers were given.
     let mut egress = lock(&to.egress);
+    let send = |d: &[u8]| socket.send_to(d, destination);
     let sent = match rtp {
-        Some(h) => egress.rtp(now, route.epoch, h, data, |d| Ok(d.len())),
-        None => egress.rtcp(route.epoch, data, |d| Ok(d.len())),
+        Some(h) => egress.rtp(now, route.epoch, h, data, send),
+        None => egress.rtcp(route.epoch, data, send),
     };
     drop(egress);
-    let sent = sent.and_then(|_| socket.send_to(data, destination).map_err(|_| DropReason::SendFailed));
     match sent {
         Ok(bytes) => {
             to.outbound.sent(bytes);
