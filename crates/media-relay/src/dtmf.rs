@@ -162,7 +162,10 @@ mod tests {
                 KeyVerdict::Consume { report: None }
             );
         }
-        assert_eq!(f.judge(&header(101, 4800), &event(2, false, 160)), KeyVerdict::Pass);
+        assert_eq!(
+            f.judge(&header(101, 4800), &event(2, false, 160)),
+            KeyVerdict::Pass
+        );
         assert!(KeyWatch::new(101, &[2]).finishing().is_none());
     }
 

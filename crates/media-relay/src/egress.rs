@@ -187,7 +187,11 @@ mod tests {
         resume.send(()).expect("old worker");
         assert!(old.join().expect("old").is_ok());
         assert!(new.join().expect("new").is_ok());
-        assert_eq!(*lock(&wire), vec![11, 12], "the wire order is the numbering");
+        assert_eq!(
+            *lock(&wire),
+            vec![11, 12],
+            "the wire order is the numbering"
+        );
     }
 
     #[test]

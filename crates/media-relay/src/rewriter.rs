@@ -556,9 +556,13 @@ mod tests {
         let mut r = StreamRewriter::new(8000);
         r.rtp(t0, 1, header(1, 10, 1000));
         // A's 11 is numbered but its send fails: never committed.
-        let lost = r.prepare(t0 + MS20, 1, header(1, 11, 1160)).expect("current");
+        let lost = r
+            .prepare(t0 + MS20, 1, header(1, 11, 1160))
+            .expect("current");
         assert_eq!(lost.header.sequence, 11);
-        let b = r.rtp(t0 + MS20 * 2, 2, header(2, 500, 77)).expect("current");
+        let b = r
+            .rtp(t0 + MS20 * 2, 2, header(2, 500, 77))
+            .expect("current");
         assert_eq!(b.sequence, 11, "continues from the last packet R was sent");
     }
 
@@ -592,7 +596,9 @@ mod tests {
         let b0 = r.rtp(t0 + MS20, 2, header(5, 300, 0)).expect("current");
         r.skip(1, header(5, 11, 1160)); // A's key, judged with its old route
         r.skip(3, header(5, 301, 160)); // a route R does not hear yet
-        let b1 = r.rtp(t0 + MS20 * 2, 2, header(5, 301, 160)).expect("current");
+        let b1 = r
+            .rtp(t0 + MS20 * 2, 2, header(5, 301, 160))
+            .expect("current");
         assert_eq!(b1.sequence, b0.sequence.wrapping_add(1));
     }
 }

@@ -81,7 +81,11 @@ impl BridgeHandle {
     ///
     /// Each direction switches atomically. Packets from `old` already being
     /// forwarded when the switch happens are dropped once `new`'s first
-    /// packet has reached R, so R never goes back to the old stream.
+    /// packet has reached R, so R never goes back to the old stream. Each
+    /// packet is judged with the route current when it is forwarded (not
+    /// the one its worker's wakeup began with), and packets toward R are
+    /// numbered and sent under R's egress lock: `new`'s first packet
+    /// follows the last packet actually sent to R, and leaves after it.
     pub fn repoint(&self, old: &LegHandle, new: &LegHandle) -> Result<(), RelayError> {
         let _control = lock(&self.relay.control);
         let mut ends = lock(&self.ends);

@@ -223,7 +223,10 @@ impl LegHandle {
         let mut keys = lock(&self.leg.keys);
         // The key that decided is still being sent (its end packets): it
         // is consumed to its end, so the other side never hears it.
-        match keys.as_ref().and_then(|(w, sink)| Some((w.finishing()?, Arc::clone(sink)))) {
+        match keys
+            .as_ref()
+            .and_then(|(w, sink)| Some((w.finishing()?, Arc::clone(sink))))
+        {
             Some(finishing) => *keys = Some(finishing),
             None => {
                 self.leg.extras.fetch_and(!extras::KEYS, Ordering::AcqRel);
