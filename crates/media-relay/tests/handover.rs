@@ -435,3 +435,71 @@ fn a_continuous_swap_misses_nothing() {
     }
     panic!("a continuous swap reported missed packets every time: {tries:?}");
 }
+
+/// The grant by key, as a call does it: the first packet of key 1 is
+/// consumed and reported, the bridge is re-pointed to B at once, and A
+/// keeps sending the rest of its key and then audio into nowhere. R must
+/// hear A's audio, then B's, as one stream.
+#[test]
+fn a_key_that_grants_then_a_swap_leave_r_one_stream() {
+    let relay = relay(23_600, 20);
+    let (a, b, r) = (Phone::new(), Phone::new(), Phone::new());
+    let (leg_a, leg_b, leg_r) = (leg(&relay, &a), leg(&relay, &b), leg(&relay, &r));
+    let bridge = relay.connect(&leg_a, &leg_r).expect("connect");
+    let (tx, keys) = mpsc::channel();
+    leg_a.watch_keys(
+        101,
+        &[1, 2, 3],
+        Arc::new(move |k| {
+            let _ = tx.send(k);
+        }),
+    );
+    // A: audio 100..110, then key 1 (7 packets sharing ts 2000), then audio.
+    let mut seq = 100u16;
+    for i in 0..10u32 {
+        a.send(leg_a.local_rtp(), &rtp(0xa, seq, 160 * i));
+        seq += 1;
+        std::thread::sleep(MS20);
+    }
+    for (n, (end, duration)) in [
+        (false, 160),
+        (false, 320),
+        (false, 480),
+        (false, 640),
+        (true, 800),
+        (true, 800),
+        (true, 800),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        a.send(leg_a.local_rtp(), &dtmf(0xa, seq, 1600, 1, end, duration));
+        seq += 1;
+        if n == 0 {
+            assert_eq!(keys.recv_timeout(WAIT), Ok(1));
+            leg_a.unwatch_keys();
+            bridge.repoint(&leg_a, &leg_b).expect("repoint");
+            // B starts its own stream.
+            for j in 0..3u32 {
+                b.send(leg_b.local_rtp(), &rtp(0xb, 5000 + j as u16, 90_000 + 160 * j));
+            }
+        }
+        std::thread::sleep(MS20);
+    }
+    for j in 3..20u32 {
+        a.send(leg_a.local_rtp(), &rtp(0xa, seq, 160 * (10 + j)));
+        seq += 1;
+        b.send(leg_b.local_rtp(), &rtp(0xb, 5000 + j as u16, 90_000 + 160 * j));
+        std::thread::sleep(MS20);
+    }
+    let heard: Vec<RtpHeader> = collect(&r, Duration::from_millis(300))
+        .iter()
+        .map(|p| header(p))
+        .collect();
+    let seqs: Vec<u16> = heard.iter().map(|h| h.sequence).collect();
+    assert!(heard.iter().all(|h| h.ssrc == Ssrc(0xa)), "one SSRC: {heard:?}");
+    for w in seqs.windows(2) {
+        assert_eq!(w[1], w[0].wrapping_add(1), "R's stream: {seqs:?}");
+    }
+    assert_eq!(seqs.len(), 10 + 20, "A's 10 packets and B's 20: {seqs:?}");
+}

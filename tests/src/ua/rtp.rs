@@ -238,6 +238,10 @@ struct Shared {
     /// Where each SSRC's sequence number and timestamp stopped, so a
     /// stream that pauses (hold) and resumes continues them.
     continuation: Mutex<HashMap<u32, (u16, u32)>>,
+    /// Record only packets from this address (see [`RtpStream::only_from`]).
+    only_from: Mutex<Option<SocketAddr>>,
+    /// Packets from elsewhere, not recorded.
+    foreign: std::sync::atomic::AtomicUsize,
 }
 
 /// An RTP endpoint on one UDP port: a recorder of everything received and,
@@ -264,6 +268,8 @@ impl RtpStream {
         let socket = bind_even(ip).expect("bind an even RTP port");
         let shared = Arc::new(Shared {
             packets: Mutex::new(Vec::new()),
+            only_from: Mutex::new(None),
+            foreign: std::sync::atomic::AtomicUsize::new(0),
             arrived: Condvar::new(),
             stop: AtomicBool::new(false),
             telephone_event: AtomicU8::new(101),
@@ -369,6 +375,27 @@ impl RtpStream {
     /// Which payload type the receiver reads as telephone events [101].
     pub fn set_telephone_event(&self, pt: u8) {
         self.shared.telephone_event.store(pt, Ordering::SeqCst);
+    }
+
+    /// From now on, record only packets from `source` (the relay port this
+    /// stream's peer is anchored at: symmetric RTP sends from there), and
+    /// forget those already recorded from anywhere else. Tests running in
+    /// parallel reuse each other's freed ports, so a stream can receive
+    /// media a stranger's relay still sends to the port's previous owner.
+    pub fn only_from(&self, source: SocketAddr) {
+        *lock(&self.shared.only_from) = Some(source);
+        let mut packets = lock(&self.shared.packets);
+        let before = packets.len();
+        packets.retain(|p| p.from == source);
+        self.shared
+            .foreign
+            .fetch_add(before - packets.len(), Ordering::Relaxed);
+    }
+
+    /// Packets not recorded because they came from elsewhere than the
+    /// [`RtpStream::only_from`] source.
+    pub fn foreign_count(&self) -> usize {
+        self.shared.foreign.load(Ordering::Relaxed)
     }
 
     /// Every packet received so far, in arrival order.
@@ -570,6 +597,10 @@ fn receive_loop(socket: &UdpSocket, shared: &Shared) {
         match socket.recv_from(&mut buf) {
             Ok((n, from)) => {
                 if let Some(p) = RtpPacket::parse(Instant::now(), from, &buf[..n]) {
+                    if lock(&shared.only_from).is_some_and(|only| only != from) {
+                        shared.foreign.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
                     lock(&shared.packets).push(p);
                     shared.arrived.notify_all();
                 }

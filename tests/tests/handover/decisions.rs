@@ -91,6 +91,8 @@ fn key_3_grants_with_monitor_a_hears_the_mix_and_can_hang_up_alone() {
     let _ = s.asked();
     s.a_rtp.send_dtmf('3').expect("A presses 3");
     let b_call = pull.wait_answer(T).expect("B gets 200");
+    s.b_rtp
+        .only_from(b_call.remote_sdp().expect("sdp").rtp_addr());
     // Levels the mix can be checked by: R at 1000, B at 2000.
     s.r_rtp.start_sending(RtpSend::new(
         s.r_call.remote_sdp().expect("sdp").rtp_addr(),

@@ -27,8 +27,22 @@ fn start(handover_extra: &str) -> Baton {
     Baton::start(
         "example.test",
         "",
-        &format!("[media]\nports = \"40000-49999\"\n\n[handover]\n{handover_extra}\n\n{USERS}"),
+        &format!(
+            "[media]\nports = \"{}\"\n\n[handover]\n{handover_extra}\n\n{USERS}",
+            media_ports()
+        ),
     )
+}
+
+/// A media port range of its own for each Baton of this binary. Tests run
+/// in parallel, and a port one node released (A's, after a grant) would
+/// otherwise be bound again by another node while the first test's agent
+/// still sends to it: a stranger's stream inside this test's call.
+fn media_ports() -> String {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 60;
+    let first = 40_000 + n * 400;
+    format!("{first}-{}", first + 399)
 }
 
 fn phone(baton: &Baton, name: &str, user: &str, password: &str) -> Phone {
@@ -109,6 +123,10 @@ impl Scene {
             b_rtp,
             r_rtp,
         };
+        s.a_rtp
+            .only_from(s.a_call.remote_sdp().expect("A's answer").rtp_addr());
+        s.r_rtp
+            .only_from(s.r_call.remote_sdp().expect("R's answer").rtp_addr());
         s.a_rtp.start_sending(RtpSend::new(
             s.a_call.remote_sdp().expect("A's answer").rtp_addr(),
             A_SSRC,
@@ -177,6 +195,8 @@ impl Scene {
     fn answered(&self, pull: &OutgoingCall) -> (Call, Instant) {
         let b_call = pull.wait_answer(T).expect("B gets 200");
         let at = Instant::now();
+        self.b_rtp
+            .only_from(b_call.remote_sdp().expect("Baton's answer").rtp_addr());
         self.b_rtp.start_sending(RtpSend::new(
             b_call.remote_sdp().expect("Baton's answer").rtp_addr(),
             B_SSRC,
@@ -201,9 +221,9 @@ impl Scene {
             let packets = self.r_rtp.packets();
             let at = packets
                 .windows(2)
-                .position(|w| w[1].seq.wrapping_sub(w[0].seq) == gap)
+                .position(|w| (w[1].seq.wrapping_sub(w[0].seq) as i16).unsigned_abs() == gap)
                 .unwrap_or(0);
-            let around: Vec<String> = packets[at.saturating_sub(3)..(at + 4).min(packets.len())]
+            let around: Vec<String> = packets[at.saturating_sub(12)..(at + 12).min(packets.len())]
                 .iter()
                 .map(|p| {
                     format!(
@@ -217,7 +237,11 @@ impl Scene {
                     )
                 })
                 .collect();
-            panic!("R's sequence numbers jumped by {gap}: {around:#?}");
+            panic!(
+                "R's sequence numbers jumped by {gap} (packet {at} of {}, {} foreign): {around:#?}",
+                packets.len(),
+                self.r_rtp.foreign_count()
+            );
         }
     }
 
@@ -298,6 +322,8 @@ fn granted_pull(s: &Scene, pull: OutgoingCall, started: Instant) -> Call {
         first.saturating_duration_since(ok_at)
     );
     s.a_call.wait_bye(T).expect("A is hung up");
+    // A hung-up phone stops sending.
+    s.a_rtp.stop();
     let bye = s.a_call.bye_request().expect("the BYE");
     let reason = reason_of(&bye);
     assert!(

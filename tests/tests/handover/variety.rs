@@ -90,7 +90,7 @@ fn many_pulls_at_once_on_different_calls_all_land() {
     let baton = Baton::start(
         "example.test",
         "",
-        &format!("[media]\nports = \"40000-49999\"\n\n{users}"),
+        &format!("[media]\nports = \"{}\"\n\n{users}", media_ports()),
     );
     let reg = |name: &str, user: &str, pw: &str| {
         let p = Phone::new(name, user, pw, "example.test", baton.udp, Transport::Udp);
@@ -161,6 +161,7 @@ fn a_pull_without_sdp_gets_baton_s_offer_in_the_200_and_answers_in_the_ack() {
     let b_call = pull.wait_answer(T).expect("B gets 200 with an offer");
     let offer = b_call.remote_sdp().expect("Baton's offer in the 200");
     assert_ne!(offer.rtp_addr(), s.r_rtp.local_addr(), "anchored at the relay");
+    s.b_rtp.only_from(offer.rtp_addr());
     s.b_rtp.start_sending(RtpSend::new(offer.rtp_addr(), B_SSRC, Payload::Pattern(0xB1)));
     s.a_call.wait_bye(T).expect("A is hung up");
     assert!(s.b_rtp.wait_more_packets(10, T), "B hears R");
