@@ -135,3 +135,32 @@ fn decisions_from_b_or_r_are_ignored() {
     s.assert_a_keeps_call();
     let _ = started;
 }
+
+#[test]
+fn malformed_json_decisions_get_400_and_never_cross_to_r() {
+    let s = Scene::new(start(""), true);
+    let started = Instant::now();
+    let pull = s.pull();
+    let id = s.asked();
+    assert_eq!(s.a_call.info(JSON, "not json").expect("answered"), 400);
+    assert_eq!(
+        s.a_call
+            .info(JSON, &format!(r#"{{"handover":"{id}"}}"#))
+            .expect("answered"),
+        400
+    );
+    assert_eq!(
+        s.a_call
+            .info(JSON, &format!(r#"{{"handover":"{id}","decision":"maybe"}}"#))
+            .expect("answered"),
+        400
+    );
+    assert!(pull.final_response().is_none(), "nothing decided");
+    assert!(
+        s.r_call.infos(JSON).is_empty(),
+        "Baton's content type never reaches R"
+    );
+    assert_eq!(s.decide(&id, "deny"), 200);
+    assert_eq!(pull.wait_final(T).expect("final"), 603);
+    s.assert_r_untouched(started);
+}
