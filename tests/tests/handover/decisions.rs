@@ -214,3 +214,18 @@ fn a_prompt_tone_is_heard_by_a_while_it_is_asked_and_stops() {
     assert!(after < 50.0, "the prompt stopped: rms {after}");
     let _ = pull.cancel();
 }
+
+#[test]
+fn without_monitoring_allowed_a_3_is_a_plain_grant() {
+    let s = Scene::new(start("monitor_allowed = false"), true);
+    let pull = s.pull();
+    let id = s.asked();
+    assert_eq!(s.decide(&id, "grant-monitor"), 200);
+    let _ = s.answered(&pull);
+    s.a_call.wait_bye(T).expect("A is hung up: no listening allowed");
+    assert_eq!(
+        s.baton
+            .wait_metric("baton_handovers_total", &["result=\"granted\""], 1.0),
+        1.0
+    );
+}
