@@ -41,9 +41,9 @@ pub enum CallMsg {
     Deliver {
         /// Which leg.
         index: LegIndex,
-        /// The message. Boxed: tokio's channels allocate slots in blocks
-        /// of 32, sized by the largest variant, and every call has four
-        /// mailboxes (measured in `benches/sipp/memory_per_call.sh`).
+        /// The message. Boxed: ractor boxes every message it sends, sized
+        /// by the largest variant (its mailbox slots are its own fixed-size
+        /// envelopes, not this type).
         message: Box<Message>,
         /// Its flow.
         flow: Flow,
@@ -169,8 +169,9 @@ pub struct CallState {
     pub(crate) remote_sdp: HashMap<LegIndex, Bytes>,
     /// The answer of the initial exchange: its first codec is the call's.
     pub(crate) answer_sdp: Option<Bytes>,
-    /// Confirmed dialogs by leg.
-    pub(crate) records: HashMap<LegIndex, LegRecord>,
+    /// Confirmed dialogs by leg: only what the call reads again (the
+    /// whole record, SDP included, went to the log).
+    pub(crate) records: HashMap<LegIndex, DialogIds>,
     /// The user of a device leg, whether the device sent the INVITE, and
     /// the remote party's identity.
     pub(crate) leg_users: HashMap<LegIndex, (String, bool, String)>,
@@ -179,7 +180,9 @@ pub struct CallState {
     /// `o=` for legs of new devices.
     pub(crate) origins: HashMap<LegIndex, OriginRewriter>,
     /// The handover in progress or the last one.
-    pub(crate) pull: Option<Pull>,
+    /// Boxed: most calls never see one, and the state lives as long as
+    /// the call.
+    pub(crate) pull: Option<Box<Pull>>,
     pub(crate) next_handover: u64,
     pub(crate) policy: HandoverPolicy,
     /// Original devices listening after a grant-monitor.
@@ -374,7 +377,10 @@ impl Actor for CallActor {
                 invite,
                 flow,
             } => {
-                state.pull(&myself, index, moving, *invite, flow).await;
+                // Boxed: the switch request spawns a leg, a large future
+                // that would otherwise size every call's message loop
+                // (allocated once per actor for its whole life).
+                Box::pin(state.pull(&myself, index, moving, *invite, flow)).await;
                 None
             }
             CallMsg::HandoverCommitted { handover, ok } => {
@@ -518,8 +524,8 @@ impl CallState {
                     return None;
                 }
                 record.relay = self.relay_addr.get(&index).copied();
-                self.log.leg_confirmed(self.call, (*record).clone());
-                self.records.insert(index, *record);
+                self.records.insert(index, DialogIds::of(&record));
+                self.log.leg_confirmed(self.call, *record);
                 if fork.is_some() {
                     self.leg_users.insert(
                         index,
@@ -927,6 +933,31 @@ impl CallState {
             let _ = self.media.cast(MediaMsg::Release(*index));
         }
         myself.send_after(LINGER, || CallMsg::Stop);
+    }
+}
+
+/// What a call keeps of a confirmed dialog (the dialog event package, a
+/// switch request's checks).
+#[derive(Debug)]
+pub(crate) struct DialogIds {
+    /// Call-ID of the leg's dialog.
+    pub(crate) sip_call_id: String,
+    /// Baton's tag in it.
+    pub(crate) local_tag: String,
+    /// The peer's tag.
+    pub(crate) remote_tag: String,
+    /// The peer's Contact.
+    pub(crate) remote_target: String,
+}
+
+impl DialogIds {
+    pub(crate) fn of(record: &LegRecord) -> Self {
+        DialogIds {
+            sip_call_id: record.sip_call_id.clone(),
+            local_tag: record.local_tag.clone(),
+            remote_tag: record.remote_tag.clone(),
+            remote_target: record.remote_target.clone(),
+        }
     }
 }
 

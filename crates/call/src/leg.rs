@@ -84,7 +84,7 @@ pub enum LegEvent {
 pub enum LegMsg {
     /// A SIP message the router matched to this leg.
     Incoming {
-        /// The message (boxed: mailbox slots stay small, see `CallMsg`).
+        /// The message (boxed: every send boxes a `LegMsg`, see `CallMsg`).
         message: Box<Message>,
         /// Where it came from (for requests: where responses go).
         flow: Flow,
@@ -196,7 +196,9 @@ pub struct LegState {
     flow: Flow,
     local_tag: String,
     dialog: Option<Dialog>,
-    two_xx: Option<TwoXxRetransmitter>,
+    /// Boxed, like `unacked`: only until the ACK, and a leg's state is
+    /// held for the whole call.
+    two_xx: Option<Box<TwoXxRetransmitter>>,
     /// The ACK we sent for the 2xx (UAC), re-sent for each 2xx retransmission.
     ack: Option<Bytes>,
     final_sent_or_received: bool,
@@ -222,7 +224,7 @@ pub struct LegState {
     /// The RSeq of our next reliable provisional.
     next_rseq: u32,
     /// A reliable provisional awaiting its PRACK, retransmitted until then.
-    unacked: Option<Unacked>,
+    unacked: Option<Box<Unacked>>,
 }
 
 /// A reliable provisional response not yet PRACKed (RFC 3262 §3):
@@ -408,7 +410,9 @@ impl Actor for LegActor {
                 body,
             } => state.answer_pending(now, id, code, content_type, body),
         }
-        pump(&myself, state, now).await;
+        // Boxed: the loop future of every leg is sized by what `handle`
+        // holds across an await, for the call's whole life.
+        Box::pin(pump(&myself, state, now)).await;
         Ok(())
     }
 }
@@ -662,13 +666,13 @@ impl LegState {
         let response = builder.header(HeaderName::Server, crate::SERVER).build();
         if reliable {
             let t1 = self.layer.timers().t1;
-            self.unacked = Some(Unacked {
+            self.unacked = Some(Box::new(Unacked {
                 response: response.clone(),
                 rseq: self.next_rseq,
                 next_at: now + t1,
                 interval: t1,
                 give_up_at: now + t1 * 64,
-            });
+            }));
             self.next_rseq += 1;
         }
         if code >= 200 {
@@ -690,12 +694,12 @@ impl LegState {
                 Err(e) => tracing::warn!(error = %e, "caller's INVITE cannot make a dialog"),
             }
             if let Some(bytes) = self.layer.last_response(&key) {
-                self.two_xx = Some(TwoXxRetransmitter::new(
+                self.two_xx = Some(Box::new(TwoXxRetransmitter::new(
                     now,
                     bytes,
                     self.flow,
                     self.layer.timers(),
-                ));
+                )));
             }
         }
     }
@@ -812,12 +816,12 @@ impl LegState {
             && (200..300).contains(&code)
         {
             if let Some(bytes) = self.layer.last_response(&key) {
-                self.two_xx = Some(TwoXxRetransmitter::new(
+                self.two_xx = Some(Box::new(TwoXxRetransmitter::new(
                     now,
                     bytes,
                     self.flow,
                     self.layer.timers(),
-                ));
+                )));
             }
         }
     }
@@ -1087,7 +1091,10 @@ async fn pump(myself: &ActorRef<LegMsg>, state: &mut LegState, now: Instant) {
     loop {
         while let Some(t) = state.layer.poll_transmit() {
             let target = to_target(&t.destination);
-            if let Err(e) = state.ctx.transport.send(&target, t.payload).await {
+            // Boxed sends: the transport's future (a TCP connect at worst)
+            // would otherwise size every leg's message loop, allocated once
+            // per actor for its whole life (`memory_per_call.sh`).
+            if let Err(e) = Box::pin(state.ctx.transport.send(&target, t.payload)).await {
                 tracing::debug!(error = %e, "leg send failed");
                 if let Some(key) = t.key {
                     state.layer.handle_transport_error(now, &key);
@@ -1096,11 +1103,8 @@ async fn pump(myself: &ActorRef<LegMsg>, state: &mut LegState, now: Instant) {
         }
         if let Some(two_xx) = state.two_xx.as_mut() {
             while let Some(t) = two_xx.poll_transmit() {
-                let _ = state
-                    .ctx
-                    .transport
-                    .send(&to_target(&t.destination), t.payload)
-                    .await;
+                let target = to_target(&t.destination);
+                let _ = Box::pin(state.ctx.transport.send(&target, t.payload)).await;
             }
             if let Some(TwoXxEvent::NoAck) = two_xx.poll_event() {
                 state.two_xx = None;
@@ -1140,7 +1144,7 @@ async fn pump(myself: &ActorRef<LegMsg>, state: &mut LegState, now: Instant) {
         state
             .two_xx
             .as_ref()
-            .and_then(TwoXxRetransmitter::poll_timeout),
+            .and_then(|t| t.poll_timeout()),
     ]
     .into_iter()
     .flatten()

@@ -98,18 +98,51 @@ pub enum DialogPhase {
 
 #[cfg(test)]
 mod sizes {
-    /// Mailbox slots are sized by the largest message: keep them small.
+    use ractor::{Actor, ActorRef};
+    use std::mem::size_of;
+
+    /// Every message sent is boxed by ractor (its mailboxes hold
+    /// `Box<dyn Any>`, not our types): keep the boxes small.
     #[test]
     fn actor_messages_stay_small() {
         assert!(
-            std::mem::size_of::<crate::CallMsg>() <= 128,
+            size_of::<crate::CallMsg>() <= 128,
             "CallMsg is {} bytes",
-            std::mem::size_of::<crate::CallMsg>()
+            size_of::<crate::CallMsg>()
         );
         assert!(
-            std::mem::size_of::<crate::LegMsg>() <= 128,
+            size_of::<crate::LegMsg>() <= 128,
             "LegMsg is {} bytes",
-            std::mem::size_of::<crate::LegMsg>()
+            size_of::<crate::LegMsg>()
         );
+    }
+
+    /// The size of the future an async fn item returns.
+    fn future_size<'a, A: 'a, M, S: 'a, R>(
+        _: impl FnOnce(&'a A, ActorRef<M>, M, &'a mut S) -> R,
+    ) -> usize {
+        size_of::<R>()
+    }
+
+    /// ractor boxes each actor's message loop once, for the actor's whole
+    /// life, sized by the largest `handle` future; the task holds the state
+    /// inline. Four actors per call (`memory_per_call.sh`): what is rare
+    /// (a handover, a send, an unacknowledged response) is boxed.
+    #[test]
+    fn per_call_actor_memory_stays_small() {
+        let sizes = [
+            ("CallActor::handle", future_size(<crate::CallActor as Actor>::handle), 512),
+            ("LegActor::handle", future_size(<crate::leg::LegActor as Actor>::handle), 512),
+            (
+                "MediaBridgeActor::handle",
+                future_size(<crate::media::MediaBridgeActor as Actor>::handle),
+                512,
+            ),
+            ("CallState", size_of::<crate::call::CallState>(), 1024),
+            ("LegState", size_of::<crate::leg::LegState>(), 1280),
+        ];
+        for (what, size, bound) in sizes {
+            assert!(size <= bound, "{what} is {size} bytes (at most {bound})");
+        }
     }
 }

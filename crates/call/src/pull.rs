@@ -190,7 +190,7 @@ impl CallState {
         }
         self.next_handover += 1;
         let (machine, actions) = Handover::start();
-        self.pull = Some(Pull {
+        self.pull = Some(Box::new(Pull {
             number: HandoverNumber(self.next_handover),
             machine,
             a: moving,
@@ -202,7 +202,7 @@ impl CallState {
             asked_at: None,
             granted_at: None,
             decided_by: String::new(),
-        });
+        }));
         self.run_pull(myself, actions);
     }
 
@@ -477,11 +477,12 @@ impl CallState {
     /// Dialog-event subscribers see A's dialog replaced and B's appear.
     fn announce_swap(&mut self, a: LegIndex, b: LegIndex) {
         self.announce(a, DialogPhase::Terminated { replaced: true });
-        let Some(record) = self.pull.as_ref().and_then(|p| p.b_record.clone()) else {
+        let Some(record) = self.pull.as_ref().and_then(|p| p.b_record.as_ref()) else {
             return;
         };
+        let ids = crate::call::DialogIds::of(record);
         let (user, remote) = self.user_of_side(a);
-        self.records.insert(b, record);
+        self.records.insert(b, ids);
         self.leg_users.insert(b, (user, true, remote));
         self.announce(b, DialogPhase::Confirmed);
     }

@@ -28,7 +28,8 @@ pub struct Calls {
     device_routes: HashMap<(String, String), (CallNumber, LegIndex)>,
     route_keys: HashMap<CallNumber, Vec<(String, String)>>,
     /// Confirmed device dialogs of users, for switch requests.
-    dialogs: HashMap<DialogKey, (u64, UserDialog)>,
+    /// Boxed: the table holds two per call, and a `UserDialog` is large.
+    dialogs: HashMap<DialogKey, (u64, Box<UserDialog>)>,
     dialog_keys: HashMap<CallNumber, Vec<DialogKey>>,
     /// Orders confirmations: the feature code takes the latest.
     confirmed_seq: u64,
@@ -186,7 +187,7 @@ impl Calls {
                 .or_default()
                 .push(key.clone());
             self.dialogs
-                .insert(key, (self.confirmed_seq, dialog.clone()));
+                .insert(key, (self.confirmed_seq, Box::new(dialog.clone())));
         } else {
             self.dialogs.remove(&key);
         }
@@ -197,7 +198,7 @@ impl Calls {
     pub fn dialog_named(&self, call_id: &str, to_tag: &str, from_tag: &str) -> Option<&UserDialog> {
         self.dialogs
             .get(&(call_id.to_string(), to_tag.to_string(), from_tag.to_string()))
-            .map(|(_, d)| d)
+            .map(|(_, d)| &**d)
     }
 
     /// The feature code's target: `user`'s most recently confirmed dialog
@@ -207,7 +208,7 @@ impl Calls {
             .values()
             .filter(|(_, d)| d.user == user && !d.on_hold)
             .max_by_key(|(seq, _)| *seq)
-            .map(|(_, d)| d)
+            .map(|(_, d)| &**d)
     }
 
     /// Hands a switch request to the call holding `moving`: the new
