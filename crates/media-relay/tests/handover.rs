@@ -481,7 +481,10 @@ fn a_key_that_grants_then_a_swap_leave_r_one_stream() {
             bridge.repoint(&leg_a, &leg_b).expect("repoint");
             // B starts its own stream.
             for j in 0..3u32 {
-                b.send(leg_b.local_rtp(), &rtp(0xb, 5000 + j as u16, 90_000 + 160 * j));
+                b.send(
+                    leg_b.local_rtp(),
+                    &rtp(0xb, 5000 + j as u16, 90_000 + 160 * j),
+                );
             }
         }
         std::thread::sleep(MS20);
@@ -489,7 +492,10 @@ fn a_key_that_grants_then_a_swap_leave_r_one_stream() {
     for j in 3..20u32 {
         a.send(leg_a.local_rtp(), &rtp(0xa, seq, 160 * (10 + j)));
         seq += 1;
-        b.send(leg_b.local_rtp(), &rtp(0xb, 5000 + j as u16, 90_000 + 160 * j));
+        b.send(
+            leg_b.local_rtp(),
+            &rtp(0xb, 5000 + j as u16, 90_000 + 160 * j),
+        );
         std::thread::sleep(MS20);
     }
     let heard: Vec<RtpHeader> = collect(&r, Duration::from_millis(300))
@@ -497,7 +503,10 @@ fn a_key_that_grants_then_a_swap_leave_r_one_stream() {
         .map(|p| header(p))
         .collect();
     let seqs: Vec<u16> = heard.iter().map(|h| h.sequence).collect();
-    assert!(heard.iter().all(|h| h.ssrc == Ssrc(0xa)), "one SSRC: {heard:?}");
+    assert!(
+        heard.iter().all(|h| h.ssrc == Ssrc(0xa)),
+        "one SSRC: {heard:?}"
+    );
     for w in seqs.windows(2) {
         assert_eq!(w[1], w[0].wrapping_add(1), "R's stream: {seqs:?}");
     }

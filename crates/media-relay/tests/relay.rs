@@ -1,7 +1,7 @@
 //! The relay on real sockets on 127.0.0.1: "phones" are plain UDP sockets.
 //! Every wait is bounded (at most 5 s); nothing sleeps unboundedly.
 
-use baton_media_relay::{DropReason, LegHandle, Relay, RelayError, RtpHeader, Ssrc};
+use baton_media_relay::{DropReason, LegHandle, Relay, RelayConfig, RelayError, RtpHeader, Ssrc};
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
@@ -240,9 +240,126 @@ fn closing_legs_releases_their_ports_on_every_path() {
     lone.close(); // never bridged
     drop(bridge); // the bridge handle does not keep legs alive
     eventually("ports back in the pool", || relay.ports_in_use() == 0);
+    // Their sockets are kept open for the pairs' next legs, until the
+    // relay stops.
+    assert_eq!(relay.idle_port_pairs(), 3);
+    drop(relay);
     for port in ports {
         UdpSocket::bind(port).expect("the OS released the port too");
     }
+}
+
+#[test]
+fn a_closed_legs_sockets_carry_the_next_call_and_nothing_of_the_last() {
+    // Two pairs: the second call gets the first call's pairs again.
+    let relay = relay(24_600, 2);
+    let (a, r) = (Phone::new(), Phone::new());
+    let (leg_a, leg_r) = bridged_pair(&relay, &a, &r);
+    let bridge = relay.connect(&leg_a, &leg_r).expect("connect");
+    for seq in 0..5u16 {
+        a.send(leg_a.local_rtp(), &rtp(0xa, seq, u32::from(seq) * 160));
+        r.recv();
+    }
+    let old = (leg_a.local_rtp(), leg_a.local_rtcp(), leg_r.local_rtp());
+    assert_eq!(relay.ports_in_use(), 2);
+    drop(bridge);
+    leg_a.close();
+    // The old caller keeps sending: some of it reaches the closed leg
+    // before its worker lets go of it, the rest its kept sockets.
+    a.send(old.0, &rtp(0xa, 5, 800));
+    a.send(old.1, &sender_report(0xa));
+    leg_r.close();
+    eventually("ports back in the pool", || relay.ports_in_use() == 0);
+    assert_eq!(relay.idle_port_pairs(), 2, "both pairs' sockets kept");
+    for seq in 6..10u16 {
+        a.send(old.0, &rtp(0xa, seq, u32::from(seq) * 160));
+        a.send(old.1, &sender_report(0xa));
+    }
+    r.send(old.2, &rtp(0xb, 1, 1));
+
+    // The next call, on the same pairs, with no SDP address yet for its
+    // caller: a stale datagram delivered now would latch it onto `a`.
+    let (a2, r2) = (Phone::new(), Phone::new());
+    let leg_a2 = relay.open_leg(None, false).expect("leg a2");
+    let leg_r2 = relay.open_leg(Some(r2.addr()), false).expect("leg r2");
+    assert_eq!(relay.idle_port_pairs(), 0, "kept sockets taken over");
+    assert_eq!(relay.ports_in_use(), 2);
+    assert_eq!(
+        (leg_a2.local_rtp(), leg_a2.local_rtcp(), leg_r2.local_rtp()),
+        old,
+        "same ports"
+    );
+    for leg in [&leg_a2, &leg_r2] {
+        let stats = leg.stats();
+        assert_eq!(stats.inbound.packets, 0, "counters start at zero");
+        assert_eq!(stats.inbound.dropped.total(), 0);
+        assert_eq!(stats.outbound.packets, 0);
+        assert_eq!((stats.latched_rtp, stats.latched_rtcp), (None, None));
+    }
+    let _bridge = relay.connect(&leg_a2, &leg_r2).expect("connect");
+    for seq in 0..5u16 {
+        let p = rtp(0xc, 100 + seq, 0);
+        a2.send(leg_a2.local_rtp(), &p);
+        let (got, from) = r2.recv();
+        assert_eq!(got, p, "the new caller's packet, not a stale one");
+        assert_eq!(from, leg_r2.local_rtp());
+        let q = rtp(0xd, 200 + seq, 0);
+        r2.send(leg_r2.local_rtp(), &q);
+        assert_eq!(a2.recv().0, q, "sent to the new caller it latched");
+    }
+    a2.send(leg_a2.local_rtcp(), &sender_report(0xc));
+    eventually("the RTCP port latched", || {
+        leg_a2.stats().latched_rtcp == Some(a2.addr())
+    });
+    let stats = leg_a2.stats();
+    assert_eq!(stats.inbound.packets, 6);
+    assert_eq!(stats.latched_rtp, Some(a2.addr()));
+    assert_eq!(stats.outbound.packets, 5);
+    assert_eq!(leg_r2.stats().inbound.packets, 5);
+    assert_eq!(leg_r2.stats().outbound.packets, 6, "5 RTP, 1 RTCP");
+    assert!(r2.drain().is_empty(), "nothing stale came through");
+    assert!(a.drain().is_empty(), "nothing went to the old caller");
+    drop(_bridge);
+    drop((leg_a2, leg_r2));
+    eventually("ports back again", || relay.ports_in_use() == 0);
+    assert_eq!(relay.idle_port_pairs(), 2);
+}
+
+#[test]
+fn the_socket_budget_bounds_the_kept_sockets() {
+    let ip = "127.0.0.1".parse().expect("ip");
+    // Budget 0: every leg binds and closes its own sockets.
+    let config = RelayConfig::new(ip, "24800-24803".parse().expect("range"))
+        .with_workers(2)
+        .with_socket_budget(0);
+    let relay = Relay::start(config).expect("relay");
+    let leg = relay.open_leg(None, false).expect("leg");
+    let port = leg.local_rtp();
+    leg.close();
+    eventually("ports back in the pool", || relay.ports_in_use() == 0);
+    assert_eq!(relay.idle_port_pairs(), 0);
+    UdpSocket::bind(port).expect("closed with its leg");
+    // Six sockets: live legs and kept pairs together stay within it.
+    let config = RelayConfig::new(ip, "24810-24819".parse().expect("range"))
+        .with_workers(2)
+        .with_socket_budget(6);
+    let relay = Relay::start(config).expect("relay");
+    let legs: Vec<_> = (0..4)
+        .map(|_| relay.open_leg(None, false).expect("leg"))
+        .collect();
+    drop(legs);
+    eventually("ports back in the pool", || relay.ports_in_use() == 0);
+    assert_eq!(relay.idle_port_pairs(), 3);
+    // A fresh pair (the round-robin moves on to the fifth) closes a kept
+    // one to stay within the budget; the next pairs are kept ones.
+    let legs: Vec<_> = (0..3)
+        .map(|_| relay.open_leg(None, false).expect("leg"))
+        .collect();
+    assert_eq!(relay.ports_in_use(), 3);
+    assert_eq!(relay.idle_port_pairs(), 0);
+    drop(legs);
+    eventually("ports back in the pool", || relay.ports_in_use() == 0);
+    assert!(relay.idle_port_pairs() <= 3);
 }
 
 #[test]

@@ -4,13 +4,14 @@
 use super::bridge::Route;
 use super::lock;
 use super::monitor::{self, extras, Monitor, Tap};
+use super::ports::{Ports, Sockets};
 use super::relay::RelayShared;
 use super::socket::MediaSocket;
 use crate::dtmf::{KeySink, KeyWatch};
 use crate::egress::Egress;
 use crate::leg_state::{LegState, Port};
 use crate::prompt::Prompt;
-use crate::{DirectionStats, DropReason, LegId, LegStats, PortPair, PortPool};
+use crate::{DirectionStats, DropReason, LegId, LegStats, PortPair};
 use arc_swap::{ArcSwap, ArcSwapOption};
 use std::fmt;
 use std::net::SocketAddr;
@@ -68,26 +69,34 @@ impl Outbound {
     }
 }
 
-/// A port pair on loan from the pool; given back when dropped.
+/// A port pair on loan from the pool, with its sockets; given back when
+/// dropped, the sockets kept open for the pair's next leg if the budget
+/// allows (see [`super::ports`]), else closed.
 #[derive(Debug)]
 pub(crate) struct PortLease {
     pub(crate) pair: PortPair,
-    pub(crate) pool: Arc<Mutex<PortPool>>,
+    pub(crate) sockets: Arc<Sockets>,
+    pub(crate) ports: Arc<Mutex<Ports>>,
 }
 
 impl Drop for PortLease {
     fn drop(&mut self) {
-        let mut pool = lock(&self.pool);
-        pool.release(self.pair);
-        metrics::gauge!(crate::metrics::PORTS_IN_USE).set(pool.in_use() as f64);
+        let closing = {
+            let mut ports = lock(&self.ports);
+            let closing = ports.release(self.pair, Arc::clone(&self.sockets));
+            metrics::gauge!(crate::metrics::PORTS_IN_USE).set(ports.in_use() as f64);
+            closing
+        };
+        // Our own reference goes with `self`; a returned one is the other,
+        // dropped (closed, if last) outside the lock.
+        drop(closing);
     }
 }
 
-/// One leg: its two sockets and everything the workers share about it.
+/// One leg: its two sockets (in `lease`) and everything the workers share
+/// about it.
 pub(crate) struct Leg {
     pub(crate) id: LegId,
-    pub(crate) rtp: MediaSocket,
-    pub(crate) rtcp: MediaSocket,
     /// Latching, validation, inbound counters. Locked by the leg's worker
     /// once per wakeup, by the control side for `set_remote` and `stats`.
     pub(crate) core: Mutex<LegState>,
@@ -109,19 +118,29 @@ pub(crate) struct Leg {
     /// The monitor this leg listens to (it owns it).
     pub(crate) monitor: Mutex<Option<Arc<Monitor>>>,
     pub(crate) closed: AtomicBool,
+    /// The worker reading the sockets, and their slot in its poller: fixed
+    /// per port pair (see [`super::ports::placement`]).
     pub(crate) worker: usize,
     pub(crate) slot: usize,
-    /// Declared last: fields drop in order, so the sockets are closed before
-    /// the ports go back to the pool and can be bound again.
+    /// The ports and their sockets. Declared last: fields drop in order,
+    /// and the lease gives the pair (and maybe its sockets) to the next leg.
     pub(crate) lease: PortLease,
 }
 
 impl Leg {
     pub(crate) fn socket(&self, port: Port) -> &MediaSocket {
         match port {
-            Port::Rtp => &self.rtp,
-            Port::Rtcp => &self.rtcp,
+            Port::Rtp => &self.lease.sockets.rtp,
+            Port::Rtcp => &self.lease.sockets.rtcp,
         }
+    }
+
+    pub(crate) fn rtp(&self) -> &MediaSocket {
+        &self.lease.sockets.rtp
+    }
+
+    pub(crate) fn rtcp(&self) -> &MediaSocket {
+        &self.lease.sockets.rtcp
     }
 
     /// Makes the destinations in `core` visible to other workers, if they
@@ -138,8 +157,8 @@ impl fmt::Debug for Leg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Leg")
             .field("id", &self.id)
-            .field("rtp", &self.rtp.local())
-            .field("rtcp", &self.rtcp.local())
+            .field("rtp", &self.rtp().local())
+            .field("rtcp", &self.rtcp().local())
             .field("worker", &self.worker)
             .finish_non_exhaustive()
     }
@@ -150,7 +169,8 @@ impl fmt::Debug for Leg {
 ///
 /// Dropping the handle closes the leg, as [`LegHandle::close`] does: the
 /// leg leaves any bridge, its worker stops reading it, and its ports go
-/// back to the pool once the worker has let go (within one wakeup).
+/// back to the pool once the worker has let go (within one poll timeout,
+/// 50 ms: closing does not wake the worker).
 pub struct LegHandle {
     pub(crate) leg: Arc<Leg>,
     pub(crate) relay: Arc<RelayShared>,
@@ -165,12 +185,12 @@ impl LegHandle {
     /// The local RTP address: the `c=`/`m=` address and port to put in the
     /// SDP toward this leg's remote.
     pub fn local_rtp(&self) -> SocketAddr {
-        self.leg.rtp.local()
+        self.leg.rtp().local()
     }
 
     /// The local RTCP address (the RTP port plus one).
     pub fn local_rtcp(&self) -> SocketAddr {
-        self.leg.rtcp.local()
+        self.leg.rtcp().local()
     }
 
     /// The leg's port pair.
@@ -275,7 +295,7 @@ impl fmt::Debug for LegHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LegHandle")
             .field("id", &self.leg.id)
-            .field("rtp", &self.leg.rtp.local())
+            .field("rtp", &self.leg.rtp().local())
             .finish_non_exhaustive()
     }
 }

@@ -5,6 +5,7 @@
 mod bridge;
 mod leg;
 mod monitor;
+mod ports;
 mod relay;
 mod socket;
 mod worker;

@@ -134,7 +134,7 @@ pub(crate) fn feed(leg: &Leg, h: RtpHeader, data: &[u8], now: Instant) -> Option
     // does: the mix and a route into the listener never overtake each
     // other's numbering.
     let sent = lock(&listener.egress).rtp(now, monitor.epoch, out, packet, |d| {
-        listener.rtp.send_to(d, destination)
+        listener.rtp().send_to(d, destination)
     });
     match sent {
         Ok(n) => {

@@ -5,17 +5,18 @@ use super::bridge::{unlink, BridgeHandle};
 use super::leg::{Destinations, Leg, LegHandle, Outbound, PortLease};
 use super::lock;
 use super::monitor;
+use super::ports::{placement, Ports, Sockets};
 use super::socket::bind_pair;
 use super::worker::{Command, Worker, WAKER};
 use crate::egress::Egress;
 use crate::leg_state::LegState;
-use crate::{LegId, PortPool, RelayConfig, RelayError};
+use crate::{LegId, PortPair, RelayConfig, RelayError};
 use arc_swap::{ArcSwap, ArcSwapOption};
 use mio::unix::SourceFd;
 use mio::{Interest, Poll, Registry, Token, Waker};
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -34,7 +35,7 @@ pub struct Relay {
 /// What the handles share with the relay.
 pub(crate) struct RelayShared {
     config: RelayConfig,
-    pool: Arc<Mutex<PortPool>>,
+    ports: Arc<Mutex<Ports>>,
     workers: Vec<WorkerLink>,
     /// Serialises connect, re-point, disconnect and close, so that two
     /// control operations never interleave their route swaps. Never taken
@@ -42,35 +43,25 @@ pub(crate) struct RelayShared {
     pub(crate) control: Mutex<()>,
     next_leg: AtomicU64,
     next_epoch: AtomicU64,
-    next_worker: AtomicUsize,
     stopped: AtomicBool,
 }
 
 /// The control side's line to one worker.
+///
+/// Adding and removing a leg queue a command without waking the worker:
+/// it applies its queue whenever it wakes, when it meets a slot it does
+/// not know (before reading it), and at least every poll timeout, which
+/// bounds how long a closed leg's ports stay out of the pool. Only
+/// shutdown wakes it. (A wakeup per command was an `eventfd` write, an
+/// `epoll_wait` return and a context switch, ~5 per call.)
 struct WorkerLink {
     commands: Sender<Command>,
     waker: Waker,
     /// The worker's poller, for registering sockets from the control side:
-    /// a registration error then reaches `open_leg`'s caller.
+    /// a registration error then reaches `open_leg`'s caller. Slot `s` is
+    /// tokens `2s` (RTP) and `2s + 1` (RTCP); a pair's slot is fixed (see
+    /// [`placement`]).
     registry: Registry,
-    slots: Mutex<Slots>,
-}
-
-/// Poller token slots of one worker: slot `s` is tokens `2s` (RTP) and
-/// `2s + 1` (RTCP).
-#[derive(Default)]
-struct Slots {
-    next: usize,
-    free: Vec<usize>,
-}
-
-impl Slots {
-    fn take(&mut self) -> usize {
-        self.free.pop().unwrap_or_else(|| {
-            self.next += 1;
-            self.next - 1
-        })
-    }
 }
 
 impl Relay {
@@ -92,20 +83,18 @@ impl Relay {
                 commands: tx,
                 waker,
                 registry,
-                slots: Mutex::new(Slots::default()),
             });
             runners.push(Worker::new(poll, rx, config.max_packet));
         }
-        let pool = PortPool::new(config.ports);
+        let ports = Ports::new(config.ports, config.socket_budget);
         metrics::gauge!(crate::metrics::PORTS_IN_USE).set(0.0);
         let shared = Arc::new(RelayShared {
             config,
-            pool: Arc::new(Mutex::new(pool)),
+            ports: Arc::new(Mutex::new(ports)),
             workers: links,
             control: Mutex::new(()),
             next_leg: AtomicU64::new(1),
             next_epoch: AtomicU64::new(1),
-            next_worker: AtomicUsize::new(0),
             stopped: AtomicBool::new(false),
         });
         let mut relay = Relay {
@@ -126,6 +115,10 @@ impl Relay {
     /// process holds), and starts reading it. `expected_remote` is the RTP
     /// address from the remote's SDP, if known yet (see
     /// [`LegHandle::set_remote`]); `strict` accepts only that host.
+    ///
+    /// A pair whose sockets a closed leg left open (see
+    /// [`RelayConfig::socket_budget`]) is taken over as it is, after
+    /// dropping whatever reached it since that leg closed.
     pub fn open_leg(
         &self,
         expected_remote: Option<SocketAddr>,
@@ -136,50 +129,14 @@ impl Relay {
             return Err(RelayError::Shutdown);
         }
         let config = &shared.config;
-        let (pair, (rtp, rtcp)) = {
-            let mut pool = lock(&shared.pool);
-            let mut last_error = None;
-            let mut bound = None;
-            // Bounded: each free pair is tried at most once.
-            for _ in 0..pool.capacity() {
-                let pair = pool.allocate()?;
-                match bind_pair(config.address, pair.rtp(), config.socket_buffer) {
-                    Ok(sockets) => {
-                        bound = Some((pair, sockets));
-                        break;
-                    }
-                    Err(e) => {
-                        // Not ours to hand out: another process holds it.
-                        // The pool's cursor has moved past it already.
-                        tracing::debug!(%pair, error = %e, "media port pair unavailable, skipping");
-                        pool.release(pair);
-                        last_error = Some(e);
-                    }
-                }
-            }
-            metrics::gauge!(crate::metrics::PORTS_IN_USE).set(pool.in_use() as f64);
-            match (bound, last_error) {
-                (Some(b), _) => b,
-                (None, Some(source)) => {
-                    return Err(RelayError::Bind {
-                        range: config.ports,
-                        source,
-                    })
-                }
-                (None, None) => {
-                    return Err(RelayError::PortsExhausted {
-                        range: config.ports,
-                    })
-                }
-            }
-        };
+        let (pair, index, sockets) = shared.allocate()?;
+        let (worker, slot) = placement(index, shared.workers.len());
+        let link = &shared.workers[worker];
         let lease = PortLease {
             pair,
-            pool: Arc::clone(&shared.pool),
+            sockets,
+            ports: Arc::clone(&shared.ports),
         };
-        let worker = shared.next_worker.fetch_add(1, Ordering::Relaxed) % shared.workers.len();
-        let link = &shared.workers[worker];
-        let slot = lock(&link.slots).take();
         let core = LegState::new(Instant::now(), expected_remote, strict, config.max_packet);
         let destinations = ArcSwap::from_pointee(Destinations {
             rtp: core.rtp_destination(),
@@ -187,8 +144,6 @@ impl Relay {
         });
         let leg = Arc::new(Leg {
             id: LegId(shared.next_leg.fetch_add(1, Ordering::Relaxed)),
-            rtp,
-            rtcp,
             core: Mutex::new(core),
             destinations,
             route: ArcSwapOption::empty(),
@@ -203,26 +158,16 @@ impl Relay {
             slot,
             lease,
         });
-        // The worker learns the slot before the poller can report it: the
-        // command is queued first, and the worker drains its commands at
-        // the start of every wakeup.
+        // Not woken: the worker learns the slot before it reads it (an
+        // event on a slot it does not know makes it apply its queue
+        // first), and the sockets are registered already.
         if link.commands.send(Command::Add(Arc::clone(&leg))).is_err() {
-            lock(&link.slots).free.push(slot);
             return Err(RelayError::Shutdown);
         }
-        let handle = LegHandle {
-            leg: Arc::clone(&leg),
+        Ok(LegHandle {
+            leg,
             relay: Arc::clone(shared),
-        };
-        for (token, socket) in [(2 * slot, &leg.rtp), (2 * slot + 1, &leg.rtcp)] {
-            let fd = socket.raw_fd();
-            link.registry
-                .register(&mut SourceFd(&fd), Token(token), Interest::READABLE)
-                .map_err(|source| RelayError::Worker { source })?;
-        }
-        // Dropping `handle` on the error path above closes the leg cleanly.
-        let _ = link.waker.wake();
-        Ok(handle)
+        })
     }
 
     /// Bridges `a` and `b`: packets arriving on `a` leave from `b`'s
@@ -257,7 +202,13 @@ impl Relay {
 
     /// Port pairs allocated now.
     pub fn ports_in_use(&self) -> usize {
-        lock(&self.shared.pool).in_use()
+        lock(&self.shared.ports).in_use()
+    }
+
+    /// Free port pairs whose sockets are kept open for the pair's next leg
+    /// (see [`RelayConfig::socket_budget`]).
+    pub fn idle_port_pairs(&self) -> usize {
+        lock(&self.shared.ports).idle()
     }
 
     /// The configuration the relay runs with.
@@ -272,6 +223,9 @@ impl Relay {
 impl Drop for Relay {
     fn drop(&mut self) {
         self.shared.stopped.store(true, Ordering::Release);
+        // Kept sockets are closed; legs closing from now on close theirs.
+        let kept = lock(&self.shared.ports).close();
+        drop(kept);
         for link in &self.shared.workers {
             let _ = link.commands.send(Command::Shutdown);
             let _ = link.waker.wake();
@@ -301,17 +255,79 @@ impl RelayShared {
             unlink(leg);
             monitor::stop(leg);
         }
-        let link = &self.workers[leg.worker];
-        for socket in [&leg.rtp, &leg.rtcp] {
-            // Fails only if never registered (open_leg's error path).
-            let _ = link.registry.deregister(&mut SourceFd(&socket.raw_fd()));
+        // The sockets stay registered (they may be kept for the pair's next
+        // leg; closing them takes them out of the poller). The worker is
+        // not woken: it applies the Remove within one poll timeout, or at
+        // once if the leg's sockets are read before. FIFO: it sees this
+        // Remove before the Add of the pair's next leg, which cannot come
+        // before this leg (its lease) is dropped. If the worker is gone,
+        // its references are gone with it.
+        let _ = self.workers[leg.worker]
+            .commands
+            .send(Command::Remove(leg.slot));
+    }
+
+    /// Allocates a pair with its sockets: the kept ones if the pair has
+    /// them (emptied), else fresh ones, bound and registered.
+    fn allocate(&self) -> Result<(PortPair, usize, Arc<Sockets>), RelayError> {
+        let config = &self.config;
+        let mut ports = lock(&self.ports);
+        let mut last_error = None;
+        // Bounded: each free pair is tried at most once.
+        for _ in 0..ports.capacity() {
+            let (pair, index, kept) = ports.allocate()?;
+            if let Some(sockets) = kept {
+                metrics::gauge!(crate::metrics::PORTS_IN_USE).set(ports.in_use() as f64);
+                drop(ports);
+                sockets.rtp.discard();
+                sockets.rtcp.discard();
+                return Ok((pair, index, sockets));
+            }
+            let closing = ports.over_budget(index);
+            if !closing.is_empty() {
+                drop(ports);
+                drop(closing);
+                ports = lock(&self.ports);
+            }
+            match bind_pair(config.address, pair.rtp(), config.socket_buffer) {
+                Ok((rtp, rtcp)) => {
+                    let (worker, slot) = placement(index, self.workers.len());
+                    let registry = &self.workers[worker].registry;
+                    let registered = [(2 * slot, &rtp), (2 * slot + 1, &rtcp)]
+                        .into_iter()
+                        .try_for_each(|(token, socket)| {
+                            registry.register(
+                                &mut SourceFd(&socket.raw_fd()),
+                                Token(token),
+                                Interest::READABLE,
+                            )
+                        });
+                    if let Err(source) = registered {
+                        ports.release_unbound(pair);
+                        return Err(RelayError::Worker { source });
+                    }
+                    metrics::gauge!(crate::metrics::PORTS_IN_USE).set(ports.in_use() as f64);
+                    return Ok((pair, index, Arc::new(Sockets { rtp, rtcp })));
+                }
+                Err(e) => {
+                    // Not ours to hand out: another process holds it.
+                    // The pool's cursor has moved past it already.
+                    tracing::debug!(%pair, error = %e, "media port pair unavailable, skipping");
+                    ports.release_unbound(pair);
+                    last_error = Some(e);
+                }
+            }
         }
-        // FIFO: the worker sees this Remove before any Add that reuses the
-        // slot. If the worker is gone, its references are gone with it.
-        if link.commands.send(Command::Remove(leg.slot)).is_ok() {
-            let _ = link.waker.wake();
-        }
-        lock(&link.slots).free.push(leg.slot);
+        metrics::gauge!(crate::metrics::PORTS_IN_USE).set(ports.in_use() as f64);
+        Err(match last_error {
+            Some(source) => RelayError::Bind {
+                range: config.ports,
+                source,
+            },
+            None => RelayError::PortsExhausted {
+                range: config.ports,
+            },
+        })
     }
 }
 

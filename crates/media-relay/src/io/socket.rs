@@ -43,18 +43,48 @@ pub(crate) struct Received {
 impl MediaSocket {
     /// Binds `ip:port`, without `SO_REUSEADDR`: a port another process
     /// holds must fail here so the pool can skip it.
+    ///
+    /// Three syscalls: `socket` made non-blocking by its type (not two
+    /// `fcntl`s after), `bind`, and no `getsockname`: the port is given
+    /// (never 0, see [`crate::PortRange`]), so the bound address is known.
     pub(crate) fn bind(ip: IpAddr, port: u16, buffer: Option<usize>) -> io::Result<Self> {
         let addr = SocketAddr::new(ip, port);
-        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-        socket.set_nonblocking(true)?;
+        let socket = Socket::new(
+            Domain::for_address(addr),
+            Type::DGRAM.nonblocking(),
+            Some(Protocol::UDP),
+        )?;
         if let Some(bytes) = buffer {
             socket.set_recv_buffer_size(bytes)?;
             socket.set_send_buffer_size(bytes)?;
         }
         socket.bind(&addr.into())?;
         let io: UdpSocket = socket.into();
-        let local = io.local_addr()?;
+        let local = if port == 0 { io.local_addr()? } else { addr };
         Ok(MediaSocket { io, local })
+    }
+
+    /// Reads and drops every datagram queued now, without blocking: a kept
+    /// socket handed to a new leg must not deliver what the previous call's
+    /// remote sent after that call ended (it would latch the new leg onto
+    /// it). One failing `recvfrom` when the queue is empty. Bounded: under
+    /// a flood it stops after `MAX` datagrams. Returns how many it dropped.
+    pub(crate) fn discard(&self) -> usize {
+        const MAX: usize = 4096;
+        // A short buffer: the rest of a longer datagram is dropped with it.
+        let mut buf = [0u8; 16];
+        let mut dropped = 0;
+        while dropped < MAX {
+            match self.io.recv(&mut buf) {
+                Ok(_) => dropped += 1,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // WouldBlock: empty. Anything else (an ICMP error reported
+                // on the socket) is consumed by the read that returned it.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => dropped += 1,
+            }
+        }
+        dropped
     }
 
     /// The bound address.

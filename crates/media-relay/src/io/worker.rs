@@ -29,7 +29,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The token of the worker's waker (commands are queued).
 pub(crate) const WAKER: Token = Token(usize::MAX);
@@ -43,11 +43,16 @@ const BATCH: usize = 8;
 const ROUNDS: usize = 4;
 /// Poller events taken per wakeup.
 const EVENTS: usize = 1024;
+/// The longest the worker sleeps without applying its queued commands:
+/// adding and removing legs do not wake it, so this bounds how long a
+/// closed leg's ports stay out of the pool.
+const TICK: Duration = Duration::from_millis(50);
 
 /// What the control side tells a worker.
 #[derive(Debug)]
 pub(crate) enum Command {
     /// Start reading this leg; its sockets are registered at its slot.
+    /// Not woken for: see [`Worker::readable`].
     Add(Arc<Leg>),
     /// Stop reading the leg at this slot and let go of it.
     Remove(usize),
@@ -55,11 +60,24 @@ pub(crate) enum Command {
     Shutdown,
 }
 
+/// A poller slot: the leg whose sockets are registered there, if the
+/// worker knows it yet.
+#[derive(Default, Clone)]
+struct Slot {
+    leg: Option<Arc<Leg>>,
+    /// Readiness reported on the slot's RTP (bit 0) and RTCP (bit 1)
+    /// sockets while no leg was known there: the edge-triggered poller
+    /// will not report it again, so the leg added next reads them first.
+    missed: u8,
+}
+
 /// One worker thread's state.
 pub(crate) struct Worker {
     poll: Poll,
     commands: Receiver<Command>,
-    slots: Vec<Option<Arc<Leg>>>,
+    slots: Vec<Slot>,
+    /// A shutdown was seen while reading: exit after this wakeup.
+    stopping: bool,
     bufs: [Vec<u8>; BATCH],
     received: [Received; BATCH],
     /// Sockets that still had data when their round budget ran out.
@@ -74,6 +92,7 @@ impl Worker {
             poll,
             commands,
             slots: Vec::new(),
+            stopping: false,
             // One byte more than the largest packet accepted: a datagram
             // that fills the buffer was (or may have been) too large.
             bufs: std::array::from_fn(|_| vec![0; max_packet + 1]),
@@ -94,8 +113,12 @@ impl Worker {
         // Made here: the kernel headers hold raw pointers (not `Send`).
         let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
         loop {
-            let timeout = (!self.backlog.is_empty()).then_some(std::time::Duration::ZERO);
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
+            let timeout = if self.backlog.is_empty() {
+                TICK
+            } else {
+                Duration::ZERO
+            };
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -114,6 +137,9 @@ impl Worker {
             }
             self.ready = ready;
             self.metrics.flush();
+            if self.stopping {
+                return;
+            }
         }
     }
 
@@ -124,13 +150,20 @@ impl Worker {
                 Ok(Command::Add(leg)) => {
                     let slot = leg.slot;
                     if self.slots.len() <= slot {
-                        self.slots.resize(slot + 1, None);
+                        self.slots.resize(slot + 1, Slot::default());
                     }
-                    self.slots[slot] = Some(leg);
+                    let s = &mut self.slots[slot];
+                    s.leg = Some(leg);
+                    for bit in 0..2 {
+                        if s.missed & (1 << bit) != 0 {
+                            self.backlog.push(Token(2 * slot + bit));
+                        }
+                    }
+                    s.missed = 0;
                 }
                 Ok(Command::Remove(slot)) => {
                     if let Some(s) = self.slots.get_mut(slot) {
-                        *s = None;
+                        *s = Slot::default();
                     }
                 }
                 Ok(Command::Shutdown) | Err(TryRecvError::Disconnected) => return false,
@@ -139,6 +172,13 @@ impl Worker {
         }
     }
 
+    /// The leg at `slot`, if the worker knows it.
+    fn leg(&self, slot: usize) -> Option<Arc<Leg>> {
+        self.slots.get(slot).and_then(|s| s.leg.clone())
+    }
+
+    /// Reads the socket `token` names. Legs are added without waking the
+    /// worker, so a slot not known yet makes it apply its queue first.
     fn readable(
         &mut self,
         token: Token,
@@ -153,10 +193,40 @@ impl Worker {
                 Port::Rtcp
             },
         );
-        let Some(Some(leg)) = self.slots.get(slot) else {
-            return; // a stale event for a leg closed meanwhile
+        let leg = match self.leg(slot) {
+            Some(leg) => leg,
+            None => {
+                // The leg may have been added since the queue was read
+                // (adding one does not wake the worker): read it again.
+                if !self.commands() {
+                    self.stopping = true;
+                    return;
+                }
+                match self.leg(slot) {
+                    Some(leg) => leg,
+                    None => {
+                        // Nobody there yet (its Add is not queued yet), or
+                        // a stale event of a closed leg, or late media to
+                        // kept sockets (emptied when handed out). Whoever
+                        // comes next reads first.
+                        if let Some(s) = self.slots.get_mut(slot) {
+                            s.missed |= 1 << (token.0 % 2);
+                        } else {
+                            self.slots.resize(slot + 1, Slot::default());
+                            self.slots[slot].missed = 1 << (token.0 % 2);
+                        }
+                        return;
+                    }
+                }
+            }
         };
-        let leg = Arc::clone(leg);
+        if leg.closed.load(Ordering::Acquire) {
+            // Closed, its Remove on its way: let go now (the ports return
+            // to the pool sooner), and leave what it received unread; the
+            // sockets are emptied before another leg gets them.
+            self.slots[slot].leg = None;
+            return;
+        }
         if self.drain(&leg, port, now, headers) {
             self.backlog.push(token);
         }
@@ -327,8 +397,8 @@ fn forward(
     let destinations = to.destinations.load();
     // RTCP multiplexed on the RTP port stays on the RTP port.
     let (destination, socket) = match port {
-        Port::Rtp => (destinations.rtp, &to.rtp),
-        Port::Rtcp => (destinations.rtcp, &to.rtcp),
+        Port::Rtp => (destinations.rtp, to.rtp()),
+        Port::Rtcp => (destinations.rtcp, to.rtcp()),
     };
     let destination: SocketAddr = destination.ok_or(DropReason::NoDestination)?;
     // Sent with the egress locked (see `Egress::rtp`): packets toward one
