@@ -562,24 +562,15 @@ impl SipCore {
     /// Decides what a new INVITE gets (RFC 3261 §8.2 checks, digest, the
     /// callee's contacts): an answer through the transaction layer, or a call.
     fn plan_call(&mut self, invite: &Message) -> Plan {
-        let now_unix = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
         if let Err(r) = uas_checks::check_request(invite)
             .and_then(|()| uas_checks::check_session_content(invite))
             .and_then(|()| uas_checks::check_relayable(invite))
         {
             return Plan::Answer(refuse(invite, &r));
         }
-        let caller = match self
-            .auth
-            .check(invite, &HeaderName::ProxyAuthorization, now_unix)
-        {
-            AuthOutcome::Challenge { stale, reason } => {
-                metrics::counter!("baton_auth_challenges_total", "reason" => reason).increment(1);
-                return Plan::Answer(self.challenge(invite, 407, stale, now_unix));
-            }
-            AuthOutcome::Authenticated(user) => user,
+        let caller = match self.authenticate_invite(invite) {
+            Ok(user) => user,
+            Err(response) => return Plan::Answer(*response),
         };
         // RFC 4028 §8.1: a session interval below our minimum gets 422.
         let asked = invite
@@ -640,6 +631,24 @@ impl SipCore {
         self.plan_targets(invite, caller)
     }
 
+    /// Digest for a new INVITE (`407`): the authenticated user, or the
+    /// challenge.
+    fn authenticate_invite(&mut self, invite: &Message) -> Result<String, Box<Message>> {
+        let now_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        match self
+            .auth
+            .check(invite, &HeaderName::ProxyAuthorization, now_unix)
+        {
+            AuthOutcome::Challenge { stale, reason } => {
+                metrics::counter!("baton_auth_challenges_total", "reason" => reason).increment(1);
+                Err(Box::new(self.challenge(invite, 407, stale, now_unix)))
+            }
+            AuthOutcome::Authenticated(user) => Ok(user),
+        }
+    }
+
     /// Whether a new INVITE asks to pull a call: it names a dialog in
     /// `Replaces` (RFC 3891), or it dials the feature code.
     fn is_switch_request(&self, invite: &Message) -> bool {
@@ -655,23 +664,14 @@ impl SipCore {
     /// user, the device. The call makes the rest (a pending attempt, the
     /// codec).
     fn plan_pull(&mut self, invite: &Message) -> Pull {
-        let now_unix = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
         if let Err(r) = uas_checks::check_request(invite)
             .and_then(|()| uas_checks::check_session_content(invite))
         {
             return Pull::Answer(refuse(invite, &r));
         }
-        let user = match self
-            .auth
-            .check(invite, &HeaderName::ProxyAuthorization, now_unix)
-        {
-            AuthOutcome::Challenge { stale, reason } => {
-                metrics::counter!("baton_auth_challenges_total", "reason" => reason).increment(1);
-                return Pull::Answer(self.challenge(invite, 407, stale, now_unix));
-            }
-            AuthOutcome::Authenticated(user) => user,
+        let user = match self.authenticate_invite(invite) {
+            Ok(user) => user,
+            Err(response) => return Pull::Answer(*response),
         };
         let rejected = |code: u16, reason: &str| {
             metrics::counter!(call::metrics::HANDOVERS_TOTAL, "result" => "rejected").increment(1);

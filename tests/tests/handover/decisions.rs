@@ -160,17 +160,7 @@ fn a_listener_can_pull_the_call_back_later() {
     // A (listening) takes the call back with the feature code; B decides.
     let back_rtp = RtpStream::loopback();
     let back = s.a.call("sip:*11@example.test", Some(back_rtp.sdp()));
-    let info = b_call.wait_info(JSON, T).expect("B is asked");
-    let id = serde_json::from_slice::<serde_json::Value>(&info.body).expect("json")["handover"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    assert_eq!(
-        b_call
-            .info_json(&format!(r#"{{"handover":"{id}","decision":"grant"}}"#))
-            .expect("INFO"),
-        200
-    );
+    grant_when_asked(&b_call);
     let a_again = back.wait_answer(T).expect("A has the call again");
     back_rtp.start_sending(RtpSend::new(
         a_again.remote_sdp().expect("sdp").rtp_addr(),

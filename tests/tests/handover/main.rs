@@ -258,6 +258,21 @@ impl Scene {
     }
 }
 
+/// The device holding `call` waits for its authorization request and
+/// grants it by JSON INFO (answered `200`).
+fn grant_when_asked(call: &Call) {
+    let info = call.wait_info(JSON, T).expect("the holder is asked");
+    let id = serde_json::from_slice::<serde_json::Value>(&info.body).expect("json")["handover"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert_eq!(
+        call.info_json(&format!(r#"{{"handover":"{id}","decision":"grant"}}"#))
+            .expect("INFO"),
+        200
+    );
+}
+
 /// Replaces naming `call`'s dialog as Baton sees it (to-tag: Baton's).
 fn replaces_of(call: &Call, early_only: bool) -> String {
     let d = call.dialog_id().expect("a dialog");

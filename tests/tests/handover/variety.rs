@@ -16,17 +16,7 @@ fn a_call_moves_a_to_b_to_a_to_c_and_r_hears_one_stream_throughout() {
         Some(a2_rtp.sdp()),
         &[(HeaderName::Replaces, replaces_of(&b_call, false))],
     );
-    let info = b_call.wait_info(JSON, T).expect("B is asked now");
-    let id = serde_json::from_slice::<serde_json::Value>(&info.body).expect("json")["handover"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    assert_eq!(
-        b_call
-            .info_json(&format!(r#"{{"handover":"{id}","decision":"grant"}}"#))
-            .expect("INFO"),
-        200
-    );
+    grant_when_asked(&b_call);
     let a2_call = back.wait_answer(T).expect("A has the call back");
     a2_rtp.start_sending(RtpSend::new(
         a2_call.remote_sdp().expect("sdp").rtp_addr(),
@@ -39,17 +29,7 @@ fn a_call_moves_a_to_b_to_a_to_c_and_r_hears_one_stream_throughout() {
     let c = phone(&s.baton, "alice-C", "alice", "wonderland");
     let c_rtp = RtpStream::loopback();
     let to_c = c.call("sip:*11@example.test", Some(c_rtp.sdp()));
-    let info = a2_call.wait_info(JSON, T).expect("A is asked");
-    let id = serde_json::from_slice::<serde_json::Value>(&info.body).expect("json")["handover"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    assert_eq!(
-        a2_call
-            .info_json(&format!(r#"{{"handover":"{id}","decision":"grant"}}"#))
-            .expect("INFO"),
-        200
-    );
+    grant_when_asked(&a2_call);
     let c_call = to_c.wait_answer(T).expect("C has the call");
     c_rtp.start_sending(RtpSend::new(
         c_call.remote_sdp().expect("sdp").rtp_addr(),
@@ -125,18 +105,7 @@ fn many_pulls_at_once_on_different_calls_all_land() {
     std::thread::scope(|scope| {
         for (_, _, _, a_call, _) in &calls {
             scope.spawn(move || {
-                let info = a_call.wait_info(JSON, T).expect("asked");
-                let id = serde_json::from_slice::<serde_json::Value>(&info.body).expect("json")
-                    ["handover"]
-                    .as_str()
-                    .expect("id")
-                    .to_string();
-                assert_eq!(
-                    a_call
-                        .info_json(&format!(r#"{{"handover":"{id}","decision":"grant"}}"#))
-                        .expect("INFO"),
-                    200
-                );
+                grant_when_asked(a_call);
             });
         }
     });
