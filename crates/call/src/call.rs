@@ -5,16 +5,15 @@
 
 use crate::b2bua::{B2bua, CallResult, Command, Input};
 use crate::handover::Input as PullInput;
-use crate::log::{HandoverNumber, LegRecord};
-use crate::pull::{HandoverPolicy, Pull, OWN_REQUEST};
-use crate::{DialogPhase, UserDialog};
-use std::collections::HashSet;
 use crate::ids::{CallNumber, LegIndex};
 use crate::leg::{LegActor, LegArgs, LegEvent, LegMsg, LegRole};
 use crate::log::CallLog;
+use crate::log::{HandoverNumber, LegRecord};
 use crate::media::{MediaArgs, MediaBridgeActor, MediaMsg};
 use crate::net::SignallingContext;
+use crate::pull::{HandoverPolicy, Pull, OWN_REQUEST};
 use crate::{metrics as m, CallNotice, CallTarget};
+use crate::{DialogPhase, UserDialog};
 use bytes::Bytes;
 use media_relay::Relay;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -22,6 +21,7 @@ use sdp::{OriginRewriter, SessionDescription};
 use sip_message::Message;
 use sip_proto::Flow;
 use std::collections::HashMap;
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -436,7 +436,11 @@ impl Actor for CallActor {
 }
 
 impl CallState {
-    pub(crate) async fn open_media(&self, leg: LegIndex, expected: Option<SocketAddr>) -> Option<SocketAddr> {
+    pub(crate) async fn open_media(
+        &self,
+        leg: LegIndex,
+        expected: Option<SocketAddr>,
+    ) -> Option<SocketAddr> {
         let opened = ractor::call!(self.media, |reply| MediaMsg::Open {
             leg,
             expected,
@@ -991,7 +995,11 @@ pub(crate) fn media_address(sdp: &[u8]) -> Option<SocketAddr> {
 
 /// `sdp` with its first stream pointed at `relay`, every other stream
 /// disabled (the relay anchors one stream per call today), and Baton's `o=`.
-pub(crate) fn anchored(sdp: &[u8], relay: SocketAddr, origin: &mut OriginRewriter) -> Option<Bytes> {
+pub(crate) fn anchored(
+    sdp: &[u8],
+    relay: SocketAddr,
+    origin: &mut OriginRewriter,
+) -> Option<Bytes> {
     let mut description = SessionDescription::parse(sdp).ok()?;
     description.validate().ok()?;
     description.anchor(0, relay.ip(), relay.port()).ok()?;

@@ -87,7 +87,12 @@ fn grant_monitor_keeps_a_as_a_listener() {
 #[test]
 fn deny_and_timeout_answer_b_only_after_the_decision_is_committed() {
     for (input, verdict, code, outcome) in [
-        (Input::Decided(Decision::Deny), V::Denied, 603, Outcome::Denied),
+        (
+            Input::Decided(Decision::Deny),
+            V::Denied,
+            603,
+            Outcome::Denied,
+        ),
         (Input::Timeout, V::TimedOut, 408, Outcome::Timeout),
     ] {
         let (mut h, actions) = run(&[Input::Committed(true), input]);
@@ -245,7 +250,10 @@ fn every_sequence_of_five_inputs_keeps_the_invariants() {
         }
         if let Some(swap) = actions.iter().position(|a| *a == A::Swap) {
             let decided = actions.iter().position(|a| {
-                matches!(a, A::LogDecided(V::Granted) | A::LogDecided(V::GrantedMonitor))
+                matches!(
+                    a,
+                    A::LogDecided(V::Granted) | A::LogDecided(V::GrantedMonitor)
+                )
             });
             assert!(decided.is_some_and(|d| d < swap), "{seq:?}");
         }

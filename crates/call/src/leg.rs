@@ -1141,10 +1141,7 @@ async fn pump(myself: &ActorRef<LegMsg>, state: &mut LegState, now: Instant) {
     let next = [
         state.unacked.as_ref().map(|u| u.next_at.min(u.give_up_at)),
         state.layer.poll_timeout(),
-        state
-            .two_xx
-            .as_ref()
-            .and_then(|t| t.poll_timeout()),
+        state.two_xx.as_ref().and_then(|t| t.poll_timeout()),
     ]
     .into_iter()
     .flatten()

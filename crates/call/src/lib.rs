@@ -12,8 +12,8 @@
 #![deny(missing_docs)]
 
 pub mod b2bua;
-pub mod handover;
 mod call;
+pub mod handover;
 pub mod ids;
 mod leg;
 pub mod log;
@@ -23,9 +23,9 @@ mod net;
 mod pull;
 
 pub use call::{CallActor, CallArgs, CallMsg};
-pub use pull::{HandoverPolicy, HANDOVER_JSON};
 pub use leg::{LegEvent, LegMsg};
 pub use net::{to_flow, to_target, SignallingContext};
+pub use pull::{HandoverPolicy, HANDOVER_JSON};
 
 /// `Server`/`User-Agent` value.
 pub const SERVER: &str = concat!("Baton/", env!("CARGO_PKG_VERSION"));
@@ -131,8 +131,16 @@ mod sizes {
     #[test]
     fn per_call_actor_memory_stays_small() {
         let sizes = [
-            ("CallActor::handle", future_size(<crate::CallActor as Actor>::handle), 512),
-            ("LegActor::handle", future_size(<crate::leg::LegActor as Actor>::handle), 512),
+            (
+                "CallActor::handle",
+                future_size(<crate::CallActor as Actor>::handle),
+                512,
+            ),
+            (
+                "LegActor::handle",
+                future_size(<crate::leg::LegActor as Actor>::handle),
+                512,
+            ),
             (
                 "MediaBridgeActor::handle",
                 future_size(<crate::media::MediaBridgeActor as Actor>::handle),

@@ -259,7 +259,8 @@ impl CallState {
                     Some(r) => {
                         r.relay = self.relay_addr.get(&b).copied();
                         let r = r.clone();
-                        self.log.bridge_swapped(self.call, number, r, committed(myself));
+                        self.log
+                            .bridge_swapped(self.call, number, r, committed(myself));
                     }
                     None => {
                         let _ = myself.cast(CallMsg::HandoverCommitted {
@@ -361,7 +362,12 @@ impl CallState {
 
     /// A decision from A's leg (a key or a JSON body), or a key from
     /// elsewhere, which is ignored.
-    pub(crate) fn decide(&mut self, myself: &ActorRef<CallMsg>, from: LegIndex, decision: Decision) {
+    pub(crate) fn decide(
+        &mut self,
+        myself: &ActorRef<CallMsg>,
+        from: LegIndex,
+        decision: Decision,
+    ) {
         let Some(p) = self.pull.as_mut() else {
             return;
         };
@@ -381,7 +387,11 @@ impl CallState {
     }
 
     /// The authorization window of attempt `number` closed.
-    pub(crate) fn authorization_timeout(&mut self, myself: &ActorRef<CallMsg>, number: HandoverNumber) {
+    pub(crate) fn authorization_timeout(
+        &mut self,
+        myself: &ActorRef<CallMsg>,
+        number: HandoverNumber,
+    ) {
         let Some(p) = self.pull.as_mut() else {
             return;
         };
@@ -393,7 +403,12 @@ impl CallState {
     }
 
     /// The log answered for attempt `number`.
-    pub(crate) fn handover_committed(&mut self, myself: &ActorRef<CallMsg>, number: HandoverNumber, ok: bool) {
+    pub(crate) fn handover_committed(
+        &mut self,
+        myself: &ActorRef<CallMsg>,
+        number: HandoverNumber,
+        ok: bool,
+    ) {
         if self.pull.as_ref().is_some_and(|p| p.number == number) {
             if !ok {
                 metrics::counter!(m::HANDOVER_LOG_FAILURES).increment(1);
@@ -525,7 +540,10 @@ mod tests {
             dtmf_key("application/dtmf-relay", b"Signal=1\r\nDuration=160\r\n"),
             Some('1')
         );
-        assert_eq!(dtmf_key("application/dtmf-relay", b"Signal= 3\r\n"), Some('3'));
+        assert_eq!(
+            dtmf_key("application/dtmf-relay", b"Signal= 3\r\n"),
+            Some('3')
+        );
         assert_eq!(dtmf_key("application/dtmf", b"2\r\n"), Some('2'));
         assert_eq!(dtmf_key("text/plain", b"1"), None);
         assert_eq!(dtmf_key("application/dtmf-relay", b"Duration=160"), None);
@@ -533,8 +551,14 @@ mod tests {
 
     #[test]
     fn contacts_compare_by_address() {
-        assert!(same_contact("<sip:a@127.0.0.1:5070>", "sip:a@127.0.0.1:5070;ob"));
-        assert!(!same_contact("sip:a@127.0.0.1:5070", "sip:a@127.0.0.1:5071"));
+        assert!(same_contact(
+            "<sip:a@127.0.0.1:5070>",
+            "sip:a@127.0.0.1:5070;ob"
+        ));
+        assert!(!same_contact(
+            "sip:a@127.0.0.1:5070",
+            "sip:a@127.0.0.1:5071"
+        ));
         assert!(!same_contact("", ""));
     }
 }

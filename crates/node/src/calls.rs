@@ -197,7 +197,11 @@ impl Calls {
     /// (RFC 3891 §3: `to-tag` is Baton's tag, `from-tag` the device's).
     pub fn dialog_named(&self, call_id: &str, to_tag: &str, from_tag: &str) -> Option<&UserDialog> {
         self.dialogs
-            .get(&(call_id.to_string(), to_tag.to_string(), from_tag.to_string()))
+            .get(&(
+                call_id.to_string(),
+                to_tag.to_string(),
+                from_tag.to_string(),
+            ))
             .map(|(_, d)| &**d)
     }
 

@@ -75,7 +75,10 @@ pub fn contact_uri(message: &Message) -> String {
 pub fn same_device(a: &str, b: &str) -> bool {
     let core = |s: &str| {
         let s = s.trim().trim_start_matches('<');
-        s.split(['>', ';']).next().unwrap_or_default().to_ascii_lowercase()
+        s.split(['>', ';'])
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase()
     };
     !a.is_empty() && core(a) == core(b)
 }
@@ -115,7 +118,10 @@ mod tests {
 
     #[test]
     fn devices_compare_by_uri_without_parameters() {
-        assert!(same_device("sip:a@127.0.0.1:5070", "<sip:a@127.0.0.1:5070;transport=udp>"));
+        assert!(same_device(
+            "sip:a@127.0.0.1:5070",
+            "<sip:a@127.0.0.1:5070;transport=udp>"
+        ));
         assert!(!same_device("sip:a@127.0.0.1:5070", "sip:a@127.0.0.1:5072"));
         assert!(!same_device("", ""));
     }

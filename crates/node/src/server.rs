@@ -521,23 +521,25 @@ impl SipCore {
                 Some(_) => simple(request, 200, None),
                 None => simple(request, 481, None),
             },
-            Method::SUBSCRIBE => match self
-                .auth
-                .check(request, &HeaderName::Authorization, now_unix)
-            {
-                AuthOutcome::Challenge { stale, reason } => {
-                    metrics::counter!("baton_auth_challenges_total", "reason" => reason)
-                        .increment(1);
-                    self.challenge(request, 401, stale, now_unix)
+            Method::SUBSCRIBE => {
+                match self
+                    .auth
+                    .check(request, &HeaderName::Authorization, now_unix)
+                {
+                    AuthOutcome::Challenge { stale, reason } => {
+                        metrics::counter!("baton_auth_challenges_total", "reason" => reason)
+                            .increment(1);
+                        self.challenge(request, 401, stale, now_unix)
+                    }
+                    AuthOutcome::Authenticated(user) => {
+                        let (response, out) =
+                            self.dialog_events
+                                .on_subscribe(Instant::now(), request, &user, flow);
+                        self.notifies.extend(out);
+                        response
+                    }
                 }
-                AuthOutcome::Authenticated(user) => {
-                    let (response, out) =
-                        self.dialog_events
-                            .on_subscribe(Instant::now(), request, &user, flow);
-                    self.notifies.extend(out);
-                    response
-                }
-            },
+            }
             // BYE, INFO, UPDATE, PRACK, NOTIFY outside any dialog of ours.
             _ => simple(request, 481, None),
         }

@@ -23,13 +23,22 @@ fn every_refused_pull_gets_its_code_and_the_call_survives() {
 
     // Tags swapped (compared exactly): 481.
     let swapped = replaces_value(&d.call_id, &d.local_tag, &d.remote_tag, false);
-    assert_eq!(refused(&s, &s.b, "sip:alice@example.test", &replaces(swapped)), 481);
+    assert_eq!(
+        refused(&s, &s.b, "sip:alice@example.test", &replaces(swapped)),
+        481
+    );
     // No such call: 481.
     let unknown = replaces_value("nope@nowhere", &d.remote_tag, &d.local_tag, false);
-    assert_eq!(refused(&s, &s.b, "sip:alice@example.test", &replaces(unknown)), 481);
+    assert_eq!(
+        refused(&s, &s.b, "sip:alice@example.test", &replaces(unknown)),
+        481
+    );
     // early-only on a confirmed call: 486.
     let early = replaces_of(&s.a_call, true);
-    assert_eq!(refused(&s, &s.b, "sip:alice@example.test", &replaces(early)), 486);
+    assert_eq!(
+        refused(&s, &s.b, "sip:alice@example.test", &replaces(early)),
+        486
+    );
     // Two Replaces headers: 400.
     let two = vec![
         (HeaderName::Replaces, s.replaces()),
@@ -65,7 +74,12 @@ fn every_refused_pull_gets_its_code_and_the_call_survives() {
         Transport::Udp,
     );
     assert_eq!(
-        refused(&s, &intruder, "sip:alice@example.test", &replaces(s.replaces())),
+        refused(
+            &s,
+            &intruder,
+            "sip:alice@example.test",
+            &replaces(s.replaces())
+        ),
         407
     );
     // A pulling from itself: 403.
@@ -151,7 +165,10 @@ fn malformed_json_decisions_get_400_and_never_cross_to_r() {
     );
     assert_eq!(
         s.a_call
-            .info(JSON, &format!(r#"{{"handover":"{id}","decision":"maybe"}}"#))
+            .info(
+                JSON,
+                &format!(r#"{{"handover":"{id}","decision":"maybe"}}"#)
+            )
             .expect("answered"),
         400
     );

@@ -28,7 +28,11 @@ fn an_rfc4733_key_1_grants_and_r_never_hears_the_key() {
         .bye_reason()
         .is_some_and(|r| r.contains("Call completed elsewhere")));
     std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(events_at(&s.r_rtp, 1), 0, "the decision key never reaches R");
+    assert_eq!(
+        events_at(&s.r_rtp, 1),
+        0,
+        "the decision key never reaches R"
+    );
     s.assert_r_untouched(started);
 }
 
@@ -45,7 +49,11 @@ fn an_rfc4733_key_2_denies_and_other_keys_still_reach_r() {
     assert!(pull.final_response().is_none(), "5 decides nothing");
     s.a_rtp.send_dtmf('2').expect("A presses 2");
     assert_eq!(pull.wait_final(T).expect("final"), 603);
-    assert_eq!(events_at(&s.r_rtp, 2), 0, "the decision key never reaches R");
+    assert_eq!(
+        events_at(&s.r_rtp, 2),
+        0,
+        "the decision key never reaches R"
+    );
     s.assert_a_keeps_call();
     s.assert_r_untouched(started);
 }
@@ -119,7 +127,11 @@ fn key_3_grants_with_monitor_a_hears_the_mix_and_can_hang_up_alone() {
         .filter_map(|p| p.samples())
         .flatten()
         .collect();
-    assert!(mixed.len() >= 160 * 10, "A hears audio: {} samples", mixed.len());
+    assert!(
+        mixed.len() >= 160 * 10,
+        "A hears audio: {} samples",
+        mixed.len()
+    );
     let near = |x: i16, want: i16| (i32::from(x) - i32::from(want)).abs() <= 200;
     let mix_share = mixed.iter().filter(|x| near(**x, 3000)).count() as f64 / mixed.len() as f64;
     assert!(
@@ -142,8 +154,11 @@ fn key_3_grants_with_monitor_a_hears_the_mix_and_can_hang_up_alone() {
     assert!(b_call.wait_bye(Duration::from_millis(300)).is_err());
     s.assert_r_untouched(started);
     assert_eq!(
-        s.baton
-            .wait_metric("baton_handovers_total", &["result=\"granted_monitor\""], 1.0),
+        s.baton.wait_metric(
+            "baton_handovers_total",
+            &["result=\"granted_monitor\""],
+            1.0
+        ),
         1.0
     );
 }
@@ -212,7 +227,9 @@ fn without_monitoring_allowed_a_3_is_a_plain_grant() {
     let id = s.asked();
     assert_eq!(s.decide(&id, "grant-monitor"), 200);
     let _ = s.answered(&pull);
-    s.a_call.wait_bye(T).expect("A is hung up: no listening allowed");
+    s.a_call
+        .wait_bye(T)
+        .expect("A is hung up: no listening allowed");
     assert_eq!(
         s.baton
             .wait_metric("baton_handovers_total", &["result=\"granted\""], 1.0),

@@ -43,8 +43,9 @@ fn b_learns_the_call_from_a_notify_pulls_it_and_sees_a_replaced() {
     let after = sub
         .wait_notify(
             |i| {
-                i.dialog_by_call_id(&a_id.call_id)
-                    .is_some_and(|d| d.state == "terminated" && d.event.as_deref() == Some("replaced"))
+                i.dialog_by_call_id(&a_id.call_id).is_some_and(|d| {
+                    d.state == "terminated" && d.event.as_deref() == Some("replaced")
+                })
             },
             T,
         )
@@ -62,7 +63,8 @@ fn b_learns_the_call_from_a_notify_pulls_it_and_sees_a_replaced() {
     // Refresh, then unsubscribe: each answered with a NOTIFY.
     let before = sub.notifies().len();
     assert_eq!(sub.refresh(600).expect("refresh"), 200);
-    sub.wait_notifies(before + 1, T).expect("a NOTIFY after the refresh");
+    sub.wait_notifies(before + 1, T)
+        .expect("a NOTIFY after the refresh");
     assert_eq!(sub.unsubscribe().expect("unsubscribe"), 200);
     let deadline = Instant::now() + T;
     while !sub
@@ -82,9 +84,8 @@ fn unknown_packages_get_489_and_other_users_403() {
     assert!(presence
         .header(&HeaderName::AllowEvents)
         .is_some_and(|v| v.contains("dialog")));
-    let bobs = s
-        .b
-        .subscribe_to("sip:bob@example.test", "dialog", None, 600)
-        .expect("answered");
+    let bobs =
+        s.b.subscribe_to("sip:bob@example.test", "dialog", None, 600)
+            .expect("answered");
     assert_eq!(bobs.status(), 403, "alice may not watch bob's calls");
 }

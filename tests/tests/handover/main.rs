@@ -109,7 +109,9 @@ impl Scene {
                 .expect("A rings")
                 .answer(Some(a_rtp.sdp()))
                 .expect("A answers");
-            ringing_b.wait_cancelled(T).expect("B's ringing is cancelled");
+            ringing_b
+                .wait_cancelled(T)
+                .expect("B's ringing is cancelled");
             (a_call, out.wait_answer(T).expect("answered"))
         };
         let s = Scene {
@@ -167,12 +169,7 @@ impl Scene {
         while self.a_call.infos(JSON).len() <= n && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
-        let info = self
-            .a_call
-            .infos(JSON)
-            .get(n)
-            .cloned()
-            .expect("A is asked");
+        let info = self.a_call.infos(JSON).get(n).cloned().expect("A is asked");
         let body: serde_json::Value =
             serde_json::from_slice(&info.body).expect("a JSON authorization request");
         assert!(body["expires"].as_u64().is_some(), "{body}");
@@ -378,7 +375,12 @@ fn audit_trail_shows_the_grant(baton: &Baton, b_port: u16) {
                 .is_some_and(|r| r.contains(&b_port.to_string())),
             "{body}"
         );
-        assert!(trail[0]["decided_by"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
+        assert!(
+            trail[0]["decided_by"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty()),
+            "{body}"
+        );
         return;
     }
 }
@@ -408,16 +410,13 @@ fn a_grant_by_json_moves_the_call_to_b_and_r_notices_nothing() {
             .wait_metric("baton_handover_authorization_seconds_count", &[], 1.0),
         1.0
     );
-
 }
 
 #[test]
 fn the_feature_code_pulls_the_latest_call_when_u_was_the_callee() {
     let s = Scene::new(start(""), false);
     let started = Instant::now();
-    let pull = s
-        .b
-        .call("sip:*11@example.test", Some(s.b_rtp.sdp()));
+    let pull = s.b.call("sip:*11@example.test", Some(s.b_rtp.sdp()));
     granted_pull(&s, pull, started);
 }
 

@@ -82,7 +82,10 @@ fn many_pulls_at_once_on_different_calls_all_land() {
         let a = reg(&format!("u{i}-A"), &format!("u{i}"), &format!("p{i}"));
         let b = reg(&format!("u{i}-B"), &format!("u{i}"), &format!("p{i}"));
         let r = reg(&format!("r{i}"), &format!("r{i}"), &format!("q{i}"));
-        let out = a.call(&format!("sip:r{i}@example.test"), Some(RtpStream::loopback().sdp()));
+        let out = a.call(
+            &format!("sip:r{i}@example.test"),
+            Some(RtpStream::loopback().sdp()),
+        );
         let r_call = r
             .wait_incoming(T)
             .expect("rings")
@@ -129,14 +132,25 @@ fn a_pull_without_sdp_gets_baton_s_offer_in_the_200_and_answers_in_the_ack() {
     assert_eq!(s.decide(&id, "grant"), 200);
     let b_call = pull.wait_answer(T).expect("B gets 200 with an offer");
     let offer = b_call.remote_sdp().expect("Baton's offer in the 200");
-    assert_ne!(offer.rtp_addr(), s.r_rtp.local_addr(), "anchored at the relay");
+    assert_ne!(
+        offer.rtp_addr(),
+        s.r_rtp.local_addr(),
+        "anchored at the relay"
+    );
     s.b_rtp.only_from(offer.rtp_addr());
-    s.b_rtp.start_sending(RtpSend::new(offer.rtp_addr(), B_SSRC, Payload::Pattern(0xB1)));
+    s.b_rtp.start_sending(RtpSend::new(
+        offer.rtp_addr(),
+        B_SSRC,
+        Payload::Pattern(0xB1),
+    ));
     s.a_call.wait_bye(T).expect("A is hung up");
     assert!(s.b_rtp.wait_more_packets(10, T), "B hears R");
     let before = count_from(&s.r_rtp, 0xB1);
     assert!(s.r_rtp.wait_more_packets(10, T));
-    assert!(count_from(&s.r_rtp, 0xB1) > before, "R hears B (its answer came in the ACK)");
+    assert!(
+        count_from(&s.r_rtp, 0xB1) > before,
+        "R hears B (its answer came in the ACK)"
+    );
     s.assert_r_untouched(started);
 }
 
@@ -166,13 +180,20 @@ fn the_feature_code_skips_a_call_on_hold() {
     // The feature code takes the latest call not on hold: bob's.
     let b = phone(&baton, "alice-B", "alice", "wonderland");
     let pull = b.call("sip:*11@example.test", Some(RtpStream::loopback().sdp()));
-    a1_call.wait_info(JSON, T).expect("A1 (bob's call) is asked");
-    assert!(a2_call.infos(JSON).is_empty(), "the held call is not pulled");
+    a1_call
+        .wait_info(JSON, T)
+        .expect("A1 (bob's call) is asked");
+    assert!(
+        a2_call.infos(JSON).is_empty(),
+        "the held call is not pulled"
+    );
     let _ = pull.cancel();
     // Resumed, the call with carol is the latest again.
     assert_eq!(a2_call.resume().expect("resume"), 200);
     assert_eq!(pull.wait_final(T).expect("final"), 487);
     let pull = b.call("sip:*11@example.test", Some(RtpStream::loopback().sdp()));
-    a2_call.wait_info(JSON, T).expect("A2 (carol's call) is asked now");
+    a2_call
+        .wait_info(JSON, T)
+        .expect("A2 (carol's call) is asked now");
     let _ = pull.cancel();
 }
