@@ -12,7 +12,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(message) = Message::parse(data) {
         let bytes = message.to_bytes();
         let again = Message::parse(&bytes);
-        assert!(again.is_ok(), "re-parse failed: {again:?}\n{}", String::from_utf8_lossy(&bytes));
+        assert!(
+            again.is_ok(),
+            "re-parse failed: {again:?}\n{}",
+            String::from_utf8_lossy(&bytes)
+        );
         let _ = message.top_via();
         let _ = message.from();
         let _ = message.to();

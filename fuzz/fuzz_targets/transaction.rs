@@ -12,10 +12,18 @@ use sip_proto::{Config, Event, Flow, TransactionLayer, TransportKind};
 use std::time::{Duration, Instant};
 
 fn client_request(layer: &mut TransactionLayer, method: Method, branch: &str) -> Message {
-    let uri = Uri::Sip(SipUri::new(Some("bob"), Host::Domain("example.com".into()), None));
+    let uri = Uri::Sip(SipUri::new(
+        Some("bob"),
+        Host::Domain("example.com".into()),
+        None,
+    ));
     let mut m = Message::request(method.clone(), uri);
-    m.headers.push(HeaderName::Via, format!("SIP/2.0/UDP 192.0.2.1:5060;branch={branch}"));
-    m.headers.push(HeaderName::From, "<sip:a@example.com>;tag=1");
+    m.headers.push(
+        HeaderName::Via,
+        format!("SIP/2.0/UDP 192.0.2.1:5060;branch={branch}"),
+    );
+    m.headers
+        .push(HeaderName::From, "<sip:a@example.com>;tag=1");
     m.headers.push(HeaderName::To, "<sip:bob@example.com>");
     m.headers.push(HeaderName::CallId, "fuzz-call");
     m.headers.push(HeaderName::CSeq, format!("1 {method}"));
@@ -26,9 +34,16 @@ fn client_request(layer: &mut TransactionLayer, method: Method, branch: &str) ->
 fuzz_target!(|data: &[u8]| {
     let start = Instant::now();
     let mut now = start;
-    let mut layer = TransactionLayer::new(Config { branch_seed: Some(7), ..Config::default() });
+    let mut layer = TransactionLayer::new(Config {
+        branch_seed: Some(7),
+        ..Config::default()
+    });
     let flow = Flow::new("192.0.2.1:5060".parse().expect("addr"), TransportKind::Udp);
-    for (method, branch) in [(Method::INVITE, "z9hG4bKinv"), (Method::OPTIONS, "z9hG4bKopt"), (Method::BYE, "z9hG4bKbye")] {
+    for (method, branch) in [
+        (Method::INVITE, "z9hG4bKinv"),
+        (Method::OPTIONS, "z9hG4bKopt"),
+        (Method::BYE, "z9hG4bKbye"),
+    ] {
         let request = client_request(&mut layer, method, branch);
         let _ = layer.send_request(now, request, flow, false);
     }
@@ -51,7 +66,9 @@ fuzz_target!(|data: &[u8]| {
                 // Answer some finally, some provisionally, some not at all.
                 let code = [100u16, 180, 200, 486, 0][usize::from(step) % 5];
                 if code != 0 {
-                    let response = ResponseBuilder::to_request(&message, code).to_tag("t").build();
+                    let response = ResponseBuilder::to_request(&message, code)
+                        .to_tag("t")
+                        .build();
                     let _ = layer.send_response(now, &key, &response);
                 }
             }
@@ -60,7 +77,12 @@ fuzz_target!(|data: &[u8]| {
             assert!(at >= start, "a deadline in the past of the layer's start");
         }
     }
-    assert!(layer.len() <= fed, "{} transactions from {} messages", layer.len(), fed);
+    assert!(
+        layer.len() <= fed,
+        "{} transactions from {} messages",
+        layer.len(),
+        fed
+    );
     // Long after every timer, every transaction has ended.
     now += Duration::from_secs(3600);
     layer.handle_timeout(now);
