@@ -471,8 +471,9 @@ impl CallState {
             return None;
         }
         let is_side = index == self.caller_side || Some(index) == self.callee_side;
-        let is_pulled = self.pull.as_ref().is_some_and(|p| p.b == index);
-        if self.retired.contains(&index) || (is_pulled && !is_side) {
+        // A new device's leg that does not hold an end of the call: refused,
+        // cancelled or rolled back.
+        if self.retired.contains(&index) || (index.is_pulled() && !is_side) {
             self.retired_event(index, event);
             return None;
         }

@@ -12,7 +12,9 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallNumber(pub u64);
 
-/// A leg of a call: 0 is the caller's leg (A), 1.. are the forks.
+/// A leg of a call: 0 is the caller's leg (A), 1.. are the forks, and
+/// from [`LegIndex::FIRST_PULLED`] on the legs of new devices that asked
+/// for the call (handover).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LegIndex(pub u16);
 
@@ -20,14 +22,24 @@ impl LegIndex {
     /// The caller's leg.
     pub const CALLER: LegIndex = LegIndex(0);
 
+    /// The first leg number of a new device's switch request; forks stay
+    /// below it.
+    pub const FIRST_PULLED: u16 = 1000;
+
+    /// Whether this is the leg of a new device's switch request.
+    pub fn is_pulled(self) -> bool {
+        self.0 >= Self::FIRST_PULLED
+    }
+
     /// The leg of fork `n` (0-based).
     pub fn fork(n: usize) -> LegIndex {
         LegIndex(u16::try_from(n + 1).unwrap_or(u16::MAX))
     }
 
-    /// The fork number of a callee leg.
+    /// The fork number of a callee leg (none for the caller's leg or a
+    /// new device's).
     pub fn fork_number(self) -> Option<usize> {
-        (self.0 > 0).then(|| usize::from(self.0 - 1))
+        (self.0 > 0 && !self.is_pulled()).then(|| usize::from(self.0 - 1))
     }
 }
 

@@ -46,9 +46,6 @@ pub struct Calls {
     log: Arc<dyn call::log::CallLog>,
 }
 
-/// Legs of new devices are numbered from here (forks stay below).
-const PULL_LEGS: u16 = 1000;
-
 impl std::fmt::Debug for Calls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Calls")
@@ -182,10 +179,12 @@ impl Calls {
         );
         if dialog.phase == DialogPhase::Confirmed && self.calls.contains_key(&dialog.call) {
             self.confirmed_seq += 1;
-            self.dialog_keys
-                .entry(dialog.call)
-                .or_default()
-                .push(key.clone());
+            // A dialog is announced again on every hold and resume: the
+            // call's key list must not grow with them.
+            let keys = self.dialog_keys.entry(dialog.call).or_default();
+            if !keys.contains(&key) {
+                keys.push(key.clone());
+            }
             self.dialogs
                 .insert(key, (self.confirmed_seq, Box::new(dialog.clone())));
         } else {
@@ -221,7 +220,10 @@ impl Calls {
         let Some(actor) = self.calls.get(&call) else {
             return;
         };
-        let next = self.next_pull_leg.entry(call).or_insert(PULL_LEGS);
+        let next = self
+            .next_pull_leg
+            .entry(call)
+            .or_insert(LegIndex::FIRST_PULLED);
         let index = LegIndex(*next);
         *next = next.saturating_add(1);
         let key = (
