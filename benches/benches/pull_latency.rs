@@ -269,7 +269,7 @@ struct RunReport {
 }
 
 struct Bench {
-    _baton: Baton,
+    baton: Baton,
     users: Vec<Arc<User>>,
     /// Held so that R's engine keeps answering for every call.
     _r: Phone,
@@ -329,7 +329,7 @@ impl Bench {
             to_workers.push(tx);
         }
         Bench {
-            _baton: baton,
+            baton,
             users,
             _r: r,
             to_workers,
@@ -339,8 +339,28 @@ impl Bench {
     }
 
     /// `count` pulls at `rate` per second, round-robin over the users.
+    /// The node's own histogram of pulls (`baton_handover_pull_seconds`:
+    /// B's INVITE taken by the call → its 200 handed to B's leg, minus A's
+    /// decision): (count, within 2.5 ms, within 5 ms, within 10 ms).
+    fn node_histogram(&self) -> [f64; 4] {
+        let b = |le: &str| {
+            self.baton.metric_sum(
+                "baton_handover_pull_seconds_bucket",
+                &[&format!("le=\"{le}\"")],
+            )
+        };
+        [
+            self.baton
+                .metric_sum("baton_handover_pull_seconds_count", &[]),
+            b("0.0025"),
+            b("0.005"),
+            b("0.01"),
+        ]
+    }
+
     fn run(&self, label: &str, rate: f64, count: usize) -> RunReport {
         let loadavg_before = loadavg();
+        let node_before = self.node_histogram();
         let start = Instant::now();
         let interval = Duration::from_secs_f64(1.0 / rate);
         let mut late = 0usize;
@@ -412,8 +432,28 @@ impl Bench {
                 ms(v.last().copied().unwrap_or_default())
             )
         };
+        let node_after = self.node_histogram();
+        let node: Vec<f64> = node_after
+            .iter()
+            .zip(node_before)
+            .map(|(a, b)| a - b)
+            .collect();
+        let share = |i: usize| {
+            if node[0] > 0.0 {
+                format!("{:.1}%", 100.0 * node[i] / node[0])
+            } else {
+                "-".into()
+            }
+        };
+        let node_line = format!(
+            "node side (baton_handover_pull_seconds, {} pulls): ≤2.5ms {} ≤5ms {} ≤10ms {}",
+            node[0],
+            share(1),
+            share(2),
+            share(3)
+        );
         let line = format!(
-            "pull_latency {label} rate={rate}/s pulls={count} ok={} failed={failed} | \
+            "pull_latency {label} rate={rate}/s pulls={count} ok={} failed={failed} | {node_line} | \
              from authenticated INVITE: {} | raw incl. 407 round trip: {} | \
              A's decision (subtracted): p50={} max={} | parts: INVITE→A asked p50={} p99={}, \
              decision→200 p50={} p99={} | late sends={late} loadavg={loadavg_before}",

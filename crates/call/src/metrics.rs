@@ -23,6 +23,10 @@ pub const HANDOVER_AUTHORIZATION_SECONDS: &str = "baton_handover_authorization_s
 /// `baton_handover_swap_seconds`: grant committed → B's first packet sent
 /// to R.
 pub const HANDOVER_SWAP_SECONDS: &str = "baton_handover_swap_seconds";
+/// `baton_handover_pull_seconds`: the call taking B's INVITE → B's `200`
+/// handed to its leg, minus A's decision time (the node's share of a
+/// pull's latency).
+pub const HANDOVER_PULL_SECONDS: &str = "baton_handover_pull_seconds";
 /// `baton_handover_rtp_gap_seconds`: R's last packet from A → its first
 /// from B, at each swap.
 pub const HANDOVER_RTP_GAP_SECONDS: &str = "baton_handover_rtp_gap_seconds";
@@ -58,6 +62,11 @@ pub fn describe() {
         HANDOVER_SWAP_SECONDS,
         metrics::Unit::Seconds,
         "From the committed grant to the new device's first packet at the remote party"
+    );
+    metrics::describe_histogram!(
+        HANDOVER_PULL_SECONDS,
+        metrics::Unit::Seconds,
+        "From the new device's INVITE to its 200 OK, minus the original device's decision time"
     );
     metrics::describe_histogram!(
         HANDOVER_RTP_GAP_SECONDS,

@@ -65,7 +65,11 @@ pub(crate) struct Pull {
     b_answer: Option<Bytes>,
     /// B's dialog, once its `200` went out.
     pub(crate) b_record: Option<LegRecord>,
+    /// When the call took B's INVITE.
+    received_at: Instant,
     asked_at: Option<Instant>,
+    /// How long A took to decide (excluded from the pull's latency).
+    decision_wait: Duration,
     granted_at: Option<Instant>,
     decided_by: String,
 }
@@ -82,6 +86,7 @@ impl CallState {
         invite: Message,
         flow: Flow,
     ) {
+        let received_at = Instant::now();
         let contact = invite
             .contacts()
             .into_iter()
@@ -199,7 +204,9 @@ impl CallState {
             b_user_agent: user_agent,
             b_answer: Some(answer),
             b_record: None,
+            received_at,
             asked_at: None,
+            decision_wait: Duration::ZERO,
             granted_at: None,
             decided_by: String::new(),
         }));
@@ -311,8 +318,9 @@ impl CallState {
             }
             Action::Withdraw => {
                 if let Some(at) = p.asked_at {
+                    p.decision_wait = at.elapsed();
                     metrics::histogram!(m::HANDOVER_AUTHORIZATION_SECONDS)
-                        .record(at.elapsed().as_secs_f64());
+                        .record(p.decision_wait.as_secs_f64());
                 }
                 let _ = self.media.cast(MediaMsg::Withdraw(a));
             }
@@ -327,6 +335,10 @@ impl CallState {
                 self.retired.insert(a);
             }
             Action::AnswerB => {
+                // The pull's own latency, as the node sees it: B's INVITE
+                // taken by the call → its 200 handed to B's leg, minus A.
+                let pull = p.received_at.elapsed().saturating_sub(p.decision_wait);
+                metrics::histogram!(m::HANDOVER_PULL_SECONDS).record(pull.as_secs_f64());
                 let sdp = p.b_answer.take();
                 if let Some(leg) = self.legs.get(&b) {
                     let _ = leg.cast(LegMsg::Respond { code: 200, sdp });
