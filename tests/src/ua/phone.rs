@@ -45,6 +45,26 @@ impl Phone {
         Phone { engine }
     }
 
+    /// A phone on UDP registered (for 600 s) with `server`.
+    ///
+    /// # Panics
+    /// If the registration does not get `200`: a test cannot go on.
+    pub fn registered(
+        name: &str,
+        user: &str,
+        password: &str,
+        domain: &str,
+        server: SocketAddr,
+    ) -> Phone {
+        let p = Phone::new(name, user, password, domain, server, Transport::Udp);
+        assert_eq!(
+            p.register(600).expect("register").status(),
+            Some(200),
+            "{name} registers"
+        );
+        p
+    }
+
     /// The phone's name.
     pub fn name(&self) -> &str {
         &self.engine.name

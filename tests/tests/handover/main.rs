@@ -46,20 +46,7 @@ fn media_ports() -> String {
 }
 
 fn phone(baton: &Baton, name: &str, user: &str, password: &str) -> Phone {
-    let p = Phone::new(
-        name,
-        user,
-        password,
-        "example.test",
-        baton.udp,
-        Transport::Udp,
-    );
-    assert_eq!(
-        p.register(600).expect("register").status(),
-        Some(200),
-        "{name} registers"
-    );
-    p
+    Phone::registered(name, user, password, "example.test", baton.udp)
 }
 
 /// A call between alice's device A and bob (R), with RTP flowing both

@@ -4,7 +4,7 @@
 //! R (bob) must notice nothing: no SIP request, one SSRC, audio going on.
 
 use super::have;
-use baton_system_tests::ua::{Call, Payload, Phone, RtpSend, RtpStream, Transport};
+use baton_system_tests::ua::{Call, Payload, Phone, RtpSend, RtpStream};
 use baton_system_tests::{Baresip, Baton};
 use std::time::{Duration, Instant};
 
@@ -31,20 +31,7 @@ fn start(ports: &str) -> Baton {
 }
 
 fn phone(baton: &Baton, name: &str, user: &str, password: &str) -> Phone {
-    let p = Phone::new(
-        name,
-        user,
-        password,
-        "example.test",
-        baton.udp,
-        Transport::Udp,
-    );
-    assert_eq!(
-        p.register(600).expect("register").status(),
-        Some(200),
-        "{name} registers"
-    );
-    p
+    Phone::registered(name, user, password, "example.test", baton.udp)
 }
 
 fn baresip_alice(baton: &Baton) -> Baresip {

@@ -45,12 +45,22 @@ fn sipp_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sipp")
 }
 
-/// A free UDP port on loopback (bound, read, released).
+/// A free UDP port on loopback for SIPp, with the three above it free
+/// too (SIPp's media takes the port and the next ones), found below the
+/// kernel's ephemeral range (32768 on Linux): a port picked there and
+/// released could be taken by any other test's socket, or by a relay
+/// whose range overlaps it, before SIPp binds it.
 fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    for _ in 0..500 {
+        let step = NEXT.fetch_add(4, std::sync::atomic::Ordering::Relaxed) % 2400;
+        let port = 30_000 + step;
+        let free = (port..port + 4).all(|p| std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok());
+        if free {
+            return port;
+        }
+    }
+    panic!("no free UDP port in 30000-32399");
 }
 
 fn sipp(baton: &Baton, args: &[&str]) -> Command {
