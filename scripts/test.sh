@@ -2,8 +2,9 @@
 # Baton's whole test suite: what CI runs, and what a newcomer runs.
 #   1. installs what the tests need: the interop peers SIPp (Debian package
 #      sip-tester) and baresip, with apt-get when run as root on Debian,
-#   2. builds the node and runs every test of the workspace over loopback,
-#   3. runs each fuzz target for a bounded time (needs the nightly toolchain).
+#   2. checks formatting (cargo fmt --check) and lints (clippy, warnings denied),
+#   3. builds the node and runs every test of the workspace over loopback,
+#   4. runs each fuzz target for a bounded time (needs the nightly toolchain).
 # Usage: scripts/test.sh [--no-fuzz] [fuzz-seconds-per-target, default 60]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,10 @@ if ! command -v sipp >/dev/null || ! command -v baresip >/dev/null; then
     echo "WARNING: sipp/baresip missing and not root: the interop tests will be skipped" >&2
   fi
 fi
+
+echo "== format and lints"
+cargo fmt --all --check
+cargo clippy --locked --workspace --all-targets -- -D warnings
 
 echo "== build"
 cargo build --locked -p baton

@@ -285,7 +285,12 @@ fn cancel_before_answer_ends_in_487_on_both_sides() {
     let ack = inc.call().wait_request(Method::ACK, T).expect("ACK");
     assert_eq!(ack.top_via(), inc.request().top_via());
     assert_eq!(labels(&a, Direction::Sent), ["INVITE", "CANCEL", "ACK"]);
-    assert_eq!(out.provisional_statuses(), [180]);
+    // A retransmitted INVITE (a slow machine) gets the 180 again.
+    let provisional = out.provisional_statuses();
+    assert!(
+        !provisional.is_empty() && provisional.iter().all(|c| *c == 180),
+        "{provisional:?}"
+    );
 }
 
 #[test]
