@@ -17,7 +17,9 @@ mod restart;
 mod session_timer;
 mod strict_latching;
 
-const T: Duration = Duration::from_secs(4);
+/// How long an expected event may take: generous for busy machines (a
+/// passing test never waits it out).
+const T: Duration = Duration::from_secs(15);
 const USERS: &str = "[[users]]\nname = \"alice\"\npassword = \"wonderland\"\n\n\
                      [[users]]\nname = \"bob\"\npassword = \"builder\"\n\n\
                      [[users]]\nname = \"carol\"\npassword = \"cheshire\"\n";

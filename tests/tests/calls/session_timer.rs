@@ -2,7 +2,7 @@
 //! timer and never refreshes loses the call; an interval under Min-SE gets 422.
 
 use super::bad_input::{invite_raw, GOOD_SDP};
-use super::{phone, USERS};
+use super::{phone, T, USERS};
 use baton_system_tests::ua::{RtpStream, Transport};
 use baton_system_tests::{Baton, UdpAgent};
 use sip_message::{HeaderName, Method};
@@ -22,7 +22,7 @@ fn a_caller_that_never_refreshes_loses_the_call_on_both_sides() {
     let bob = phone(&baton, "bob", "bob", "builder", Transport::Udp);
     let answering = std::thread::spawn(move || {
         let call = bob
-            .wait_incoming(Duration::from_secs(4))
+            .wait_incoming(T)
             .expect("rings")
             .answer_no_wait(Some(RtpStream::loopback().sdp()))
             .expect("answered");
@@ -113,7 +113,7 @@ fn baton_refreshes_the_legs_it_creates_when_it_is_the_refresher() {
     wait_request(&bob, Method::ACK);
     let answered = Instant::now();
     let _call = outgoing
-        .wait_answer(Duration::from_secs(4))
+        .wait_answer(T)
         .expect("answered");
     // Baton, the refresher, refreshes at half the interval.
     let update = wait_request(&bob, Method::UPDATE);

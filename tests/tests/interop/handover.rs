@@ -8,7 +8,7 @@ use baton_system_tests::ua::{Call, Payload, Phone, RtpSend, RtpStream};
 use baton_system_tests::{Baresip, Baton};
 use std::time::{Duration, Instant};
 
-const T: Duration = Duration::from_secs(5);
+const T: Duration = Duration::from_secs(15);
 const JSON: &str = "application/vnd.baton.handover+json";
 const USERS: &str = "[[users]]\nname = \"alice\"\npassword = \"wonderland\"\n\n\
                      [[users]]\nname = \"bob\"\npassword = \"builder\"\n";

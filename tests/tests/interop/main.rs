@@ -190,7 +190,7 @@ fn baresip_registers_and_calls_through_baton_with_rtp_flowing() {
 
     alice.dial("sip:bob@example.test").expect("dial");
     let incoming = bob
-        .wait_incoming(Duration::from_secs(5))
+        .wait_incoming(Duration::from_secs(15))
         .expect("bob's phone rings");
     let offer = incoming.remote_sdp().expect("baresip's offer, anchored");
     let bob_rtp = RtpStream::loopback();
@@ -201,13 +201,13 @@ fn baresip_registers_and_calls_through_baton_with_rtp_flowing() {
         Payload::Pattern(b'B'),
     ));
     alice
-        .wait_event("CALL_ESTABLISHED", Duration::from_secs(5))
+        .wait_event("CALL_ESTABLISHED", Duration::from_secs(15))
         .expect("baresip sees the answer");
     assert!(
-        bob_rtp.wait_packets(50, Duration::from_secs(5)),
+        bob_rtp.wait_packets(50, Duration::from_secs(15)),
         "baresip's audio reaches bob through the relay"
     );
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(15);
     while baton.metric_sum("baton_rtp_packets_total", &["direction=\"in\""]) < 100.0
         && Instant::now() < deadline
     {
@@ -218,6 +218,6 @@ fn baresip_registers_and_calls_through_baton_with_rtp_flowing() {
     bob_rtp.stop();
     assert_eq!(call.bye().expect("bye"), 200);
     alice
-        .wait_event("CALL_CLOSED", Duration::from_secs(5))
+        .wait_event("CALL_CLOSED", Duration::from_secs(15))
         .expect("baresip is hung up");
 }
