@@ -214,11 +214,19 @@ impl Baton {
     /// choice) and starts a new one on the same configuration and data
     /// directory. Listeners get new ephemeral ports.
     pub fn crash_and_restart(mut self) -> Baton {
+        self.crash_and_restart_in_place();
+        self
+    }
+
+    /// [`Self::crash_and_restart`] for a node held inside something else
+    /// (a test scene).
+    pub fn crash_and_restart_in_place(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("tempdir"));
         let path = dir.path().join("baton.toml");
-        Self::start_with_file(&baton_bin(), &path, dir)
+        // The old value (its process already reaped) is dropped here.
+        *self = Self::start_with_file(&baton_bin(), &path, dir);
     }
 
     /// Lines the process wrote on stderr so far.

@@ -112,9 +112,7 @@ fn baton_refreshes_the_legs_it_creates_when_it_is_the_refresher() {
     bob.send(&ok.to_bytes());
     wait_request(&bob, Method::ACK);
     let answered = Instant::now();
-    let _call = outgoing
-        .wait_answer(T)
-        .expect("answered");
+    let _call = outgoing.wait_answer(T).expect("answered");
     // Baton, the refresher, refreshes at half the interval.
     let update = wait_request(&bob, Method::UPDATE);
     let after = answered.elapsed();
