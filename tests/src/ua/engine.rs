@@ -1016,6 +1016,10 @@ impl Engine {
                 // An offer we have no media to answer with (RFC 3261 §14.2).
                 builder = ResponseBuilder::to_request(&request, 488);
             } else if accepting {
+                // An accepted target refresh moves the target (§12.2.2).
+                if let Some(d) = call.dialog.as_mut() {
+                    d.accept_target_refresh(&request);
+                }
                 builder = builder.header(HeaderName::Contact, contact);
                 if offer.is_some() {
                     call.remote_sdp = offer;
