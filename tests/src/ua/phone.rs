@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 /// handles still held then only report the past).
 #[derive(Debug)]
 pub struct Phone {
-    engine: Arc<Engine>,
+    pub(crate) engine: Arc<Engine>,
 }
 
 impl Phone {
@@ -73,6 +73,28 @@ impl Phone {
     /// Our SIP address (the listener for TCP).
     pub fn local_addr(&self) -> SocketAddr {
         self.engine.local_addr()
+    }
+
+    /// Where our datagrams come from now: [`Self::local_addr`] until
+    /// [`Self::rebind`] moves the phone to another socket.
+    pub fn source_addr(&self) -> SocketAddr {
+        self.engine.wire.source_addr()
+    }
+
+    /// A NAT rebinding (UDP only): the phone sends and receives on a fresh
+    /// loopback socket from now on, and the old one closes; its Contact
+    /// and Via keep the first address (a device behind a NAT keeps its
+    /// private address, the server sees a new public one). Returns the
+    /// new source address. Re-register ([`Self::register`]) to tell the
+    /// server.
+    ///
+    /// # Panics
+    /// On a TCP phone, or if no socket can be bound.
+    pub fn rebind(&self) -> SocketAddr {
+        self.engine
+            .wire
+            .rebind()
+            .expect("a UDP phone rebinds to a fresh loopback socket")
     }
 
     /// The URI of our Contact, `sip:user@127.0.0.1:PORT` (a direct call
