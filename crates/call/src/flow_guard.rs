@@ -236,13 +236,9 @@ mod tests {
         let inst = "+sip.instance=\"<urn:uuid:00000000-0000-0000-0000-00000000000a>\"";
         let dialog = contact(&format!("<sip:a@10.0.0.1:5060>;{inst};reg-id=1"));
         // Same instance and reg-id from another address: the device.
-        assert!(dialog.is_device(&contact(&format!(
-            "<sip:a@192.0.2.9:6000>;{inst};reg-id=1"
-        ))));
+        assert!(dialog.is_device(&contact(&format!("<sip:a@192.0.2.9:6000>;{inst};reg-id=1"))));
         // Another reg-id: another flow of the device, not this one.
-        assert!(!dialog.is_device(&contact(&format!(
-            "<sip:a@10.0.0.1:5060>;{inst};reg-id=2"
-        ))));
+        assert!(!dialog.is_device(&contact(&format!("<sip:a@10.0.0.1:5060>;{inst};reg-id=2"))));
         // The URI alone does not do when the dialog named an instance.
         assert!(!dialog.is_device(&contact("<sip:a@10.0.0.1:5060>")));
         let plain = contact("<sip:a@10.0.0.1:5060>");

@@ -301,9 +301,7 @@ impl SessionTimer {
             interval.saturating_sub((interval / 3).min(Duration::from_secs(32)))
         };
         // Checked: an `Instant` near its end must not panic the leg.
-        self.refreshed
-            .checked_add(wait)
-            .unwrap_or(self.refreshed)
+        self.refreshed.checked_add(wait).unwrap_or(self.refreshed)
     }
 }
 

@@ -77,7 +77,10 @@ fn an_overflowing_session_expires_is_clamped_and_the_call_ends_normally() {
         "sip:bob@example.test",
         Some(a_rtp.sdp()),
         &[
-            (HeaderName::SessionExpires, "18446744073709551615".to_string()),
+            (
+                HeaderName::SessionExpires,
+                "18446744073709551615".to_string(),
+            ),
             (HeaderName::Supported, "timer".to_string()),
         ],
     );
@@ -106,8 +109,5 @@ fn an_overflowing_session_expires_is_clamped_and_the_call_ends_normally() {
         .header(&HeaderName::SessionExpires)
         .and_then(|v| v.split(';').next()?.trim().parse::<u64>().ok())
         .expect("Session-Expires in the 200");
-    assert!(
-        interval <= 24 * 3600,
-        "the interval is clamped: {interval}"
-    );
+    assert!(interval <= 24 * 3600, "the interval is clamped: {interval}");
 }

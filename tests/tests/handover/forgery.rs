@@ -83,11 +83,8 @@ fn a_json_decision_with_a_wrong_id_from_a_is_refused_as_forged() {
     );
     assert_eq!(s.baton.metric_sum(FORGED, &[]), 0.0, "exported at 0");
     // A guess: another 32 hex digits, and the old log-number shape.
-    let guess = if id.starts_with('0') {
-        format!("1{}", &id[1..])
-    } else {
-        format!("0{}", &id[1..])
-    };
+    let first = if id.starts_with('0') { '1' } else { '0' };
+    let guess: String = std::iter::once(first).chain(id.chars().skip(1)).collect();
     assert_eq!(s.decide(&guess, "grant"), 403);
     assert_eq!(s.decide("h1", "grant"), 403);
     assert_nothing_granted(&s, &pull, started);
@@ -153,10 +150,7 @@ fn a_device_that_rebinds_is_followed_once_it_registers_again() {
     let new = s.a.rebind();
     assert_ne!(old, new);
     // Before A re-registers, its new address is a stranger's.
-    let refused = s
-        .a_call
-        .request(Method::BYE, &[], None)
-        .expect("answered");
+    let refused = s.a_call.request(Method::BYE, &[], None).expect("answered");
     assert_eq!(refused.status(), Some(403));
     assert!(
         s.r_call.wait_bye(Duration::from_millis(300)).is_err(),
