@@ -146,6 +146,9 @@ pub(crate) struct Engine {
     changed: Condvar,
     threads: Mutex<Vec<JoinHandle<()>>>,
     trace: bool,
+    /// Header parameters of our Contact (`+sip.instance`, `reg-id`), if
+    /// set. A lock of its own: the Contact is built under the state lock.
+    pub(crate) contact_params: Mutex<String>,
 }
 
 impl Engine {
@@ -186,6 +189,7 @@ impl Engine {
             changed: Condvar::new(),
             threads: Mutex::new(Vec::new()),
             trace: std::env::var_os("BATON_UA_TRACE").is_some(),
+            contact_params: Mutex::new(String::new()),
         });
         engine.wire.start(&engine);
         let timer = Arc::clone(&engine);
@@ -279,7 +283,12 @@ impl Engine {
     }
 
     pub(crate) fn contact(&self) -> String {
-        format!("<{}>", self.contact_uri())
+        let params = self
+            .contact_params
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        format!("<{}>{params}", self.contact_uri())
     }
 
     /// Our address of record, `sip:user@domain`.

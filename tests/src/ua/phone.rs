@@ -136,12 +136,36 @@ impl Phone {
         self.send_register(expires)
     }
 
+    /// Names this phone as one device across addresses (RFC 5626): every
+    /// Contact it sends from now on (REGISTER, INVITE, answers) carries
+    /// `+sip.instance="<urn:uuid:UUID>"` and `reg-id=REG_ID`.
+    pub fn set_instance(&self, uuid: &str, reg_id: u32) {
+        *self
+            .engine
+            .contact_params
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) =
+            format!(";+sip.instance=\"<urn:uuid:{uuid}>\";reg-id={reg_id}");
+    }
+
+    /// REGISTERs `contact` (a Contact header value, e.g. another phone's
+    /// `<sip:alice@127.0.0.1:5070>`) instead of ours, from our socket, for
+    /// `expires` seconds, answering the `401`; returns the final response.
+    /// What a second device claiming another device's Contact sends.
+    pub fn register_contact(&self, contact: &str, expires: u32) -> Result<Message, UaError> {
+        self.send_register_with(expires, Some(contact))
+    }
+
     /// Removes our binding (`Expires: 0`) and returns the final response.
     pub fn unregister(&self) -> Result<Message, UaError> {
         self.send_register(0)
     }
 
     fn send_register(&self, expires: u32) -> Result<Message, UaError> {
+        self.send_register_with(expires, None)
+    }
+
+    fn send_register_with(&self, expires: u32, contact: Option<&str>) -> Result<Message, UaError> {
         let request = {
             let mut st = self.engine.lock();
             st.register_cseq += 1;
@@ -157,7 +181,8 @@ impl Phone {
                 .push(HeaderName::CallId, st.register_call_id.clone());
             r.headers
                 .push(HeaderName::CSeq, format!("{} REGISTER", st.register_cseq));
-            r.headers.push(HeaderName::Contact, self.engine.contact());
+            let contact = contact.map_or_else(|| self.engine.contact(), str::to_string);
+            r.headers.push(HeaderName::Contact, contact);
             r.headers.push(HeaderName::Expires, expires.to_string());
             self.engine.stamp(&mut r);
             r

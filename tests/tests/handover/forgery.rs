@@ -36,6 +36,45 @@ fn assert_nothing_granted(s: &Scene, pull: &OutgoingCall, started: Instant) {
     s.assert_r_untouched(started);
 }
 
+/// Waits for a security event on the node's log (a `WARN` line of target
+/// `security` containing `what`).
+fn wait_security_log(baton: &Baton, what: &str) -> String {
+    let deadline = Instant::now() + T;
+    let mut seen = Vec::new();
+    loop {
+        seen.extend(baton.stderr_lines().iter().map(|l| without_ansi(l)));
+        if let Some(line) = seen
+            .iter()
+            .find(|l| l.contains("WARN") && l.contains("security") && l.contains(what))
+        {
+            return line.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no security event with {what:?} in {seen:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A log line without its terminal colours (`ESC [ … m`).
+fn without_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A's real deny still decides: B gets `603`, A keeps the call.
 fn a_denies(s: &Scene, pull: &OutgoingCall, id: &str, started: Instant) {
     assert_eq!(s.decide(id, "deny"), 200);
@@ -56,6 +95,11 @@ fn a_grant_forged_by_b_from_its_own_socket_is_refused_and_a_still_decides() {
     assert_nothing_granted(&s, &pull, started);
     assert!(s.baton.wait_metric(FORGED, &[], 1.0) >= 1.0);
     assert!(s.baton.wait_metric(MISMATCH, &["method=\"INFO\""], 1.0) >= 1.0);
+    let line = wait_security_log(&s.baton, "forged_decision=true");
+    assert!(
+        line.contains(&s.b.source_addr().to_string()),
+        "the event names the source: {line}"
+    );
     a_denies(&s, &pull, &id, started);
 }
 
@@ -164,4 +208,52 @@ fn a_device_that_rebinds_is_followed_once_it_registers_again() {
     );
     assert_eq!(s.a_call.bye().expect("A hangs up"), 200);
     s.r_call.wait_bye(T).expect("R is hung up by A's BYE");
+}
+
+#[test]
+fn a_device_with_an_instance_id_is_followed_by_its_instance_not_by_its_uri() {
+    let baton = start("");
+    // A names itself with +sip.instance and reg-id (RFC 5626).
+    let a = Phone::new(
+        "alice-A",
+        "alice",
+        "wonderland",
+        "example.test",
+        baton.udp,
+        Transport::Udp,
+    );
+    a.set_instance("00000000-0000-4000-8000-00000000000a", 1);
+    assert_eq!(a.register(600).expect("register").status(), Some(200));
+    let b = phone(&baton, "alice-B", "alice", "wonderland");
+    let r = phone(&baton, "bob-R", "bob", "builder");
+    let (a_rtp, r_rtp) = (RtpStream::loopback(), RtpStream::loopback());
+    let out = a.call("sip:bob@example.test", Some(a_rtp.sdp()));
+    let r_call = r
+        .wait_incoming(T)
+        .expect("bob rings")
+        .answer(Some(r_rtp.sdp()))
+        .expect("bob answers");
+    let a_call = out.wait_answer(T).expect("answered");
+    // B (same user, same password) registers A's Contact URI without the
+    // instance, from B's socket: A's dialog does not follow it.
+    assert_eq!(
+        b.register_contact(&format!("<{}>", a.contact_uri()), 600)
+            .expect("register")
+            .status(),
+        Some(200)
+    );
+    let bye = a_call
+        .request_via(&b, Method::BYE, &[], None)
+        .expect("answered");
+    assert_eq!(
+        bye.status(),
+        Some(403),
+        "B is still a stranger to A's dialog"
+    );
+    assert!(r_call.wait_bye(Duration::from_millis(300)).is_err());
+    // A moves and re-registers with its instance: the dialog follows A.
+    a.rebind();
+    assert_eq!(a.register(600).expect("register").status(), Some(200));
+    assert_eq!(a_call.bye().expect("A hangs up"), 200);
+    r_call.wait_bye(T).expect("R is hung up by A's BYE");
 }
