@@ -1303,3 +1303,44 @@ async fn pump(myself: &ActorRef<LegMsg>, state: &mut LegState, now: Instant) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_session_expires(value: &str) -> Message {
+        Message::parse(
+            format!(
+                "INVITE sip:bob@example.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKs\r\n\
+                 From: <sip:alice@example.test>;tag=a\r\nTo: <sip:bob@example.test>\r\n\
+                 Call-ID: s1\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@127.0.0.1:5070>\r\n\
+                 Session-Expires: {value}\r\nContent-Length: 0\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .expect("parses")
+    }
+
+    #[test]
+    fn a_huge_session_interval_is_clamped_and_its_deadline_never_overflows() {
+        let (interval, refresher) =
+            session_expires(&with_session_expires("18446744073709551615;refresher=uac"))
+                .expect("a number");
+        assert_eq!(interval, MAX_SESSION_INTERVAL);
+        assert_eq!(refresher, Some(true));
+        let now = Instant::now();
+        for we_refresh in [true, false] {
+            // Even an interval that bypassed the clamp gives a deadline.
+            let timer = SessionTimer {
+                interval: Duration::MAX,
+                we_refresh,
+                refreshed: now,
+            };
+            assert!(timer.due() > now);
+            assert!(timer.due() <= now + MAX_SESSION_INTERVAL);
+        }
+        let (interval, _) = session_expires(&with_session_expires("1800")).expect("1800");
+        assert_eq!(interval, Duration::from_secs(1800));
+        assert!(session_expires(&with_session_expires("18446744073709551616")).is_none());
+    }
+}
