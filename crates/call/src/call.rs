@@ -6,7 +6,7 @@
 use crate::b2bua::{B2bua, CallResult, Command, Input};
 use crate::handover::Input as PullInput;
 use crate::ids::{CallNumber, LegIndex};
-use crate::leg::{LegActor, LegArgs, LegEvent, LegMsg, LegRole};
+use crate::leg::{Arrival, LegActor, LegArgs, LegEvent, LegMsg, LegRole, Rebinding};
 use crate::log::CallLog;
 use crate::log::{HandoverNumber, LegRecord};
 use crate::media::{MediaArgs, MediaBridgeActor, MediaMsg};
@@ -41,12 +41,18 @@ pub enum CallMsg {
     Deliver {
         /// Which leg.
         index: LegIndex,
-        /// The message. Boxed: ractor boxes every message it sends, sized
-        /// by the largest variant (its mailbox slots are its own fixed-size
-        /// envelopes, not this type).
-        message: Box<Message>,
-        /// Its flow.
-        flow: Flow,
+        /// The message and its flows. Boxed: ractor boxes every message it
+        /// sends, sized by the largest variant (its mailbox slots are its
+        /// own fixed-size envelopes, not this type).
+        arrival: Box<Arrival>,
+    },
+    /// A user's device re-registered: the leg of its dialog (if it is
+    /// that device's) follows it to the new flow.
+    Rebind {
+        /// The device dialog's leg.
+        leg: LegIndex,
+        /// The REGISTER's contacts and source flow.
+        rebinding: Box<Rebinding>,
     },
     /// Nobody answered in time.
     NoAnswerTimeout,
@@ -61,10 +67,8 @@ pub enum CallMsg {
         index: LegIndex,
         /// The leg that would move (the original device's).
         moving: LegIndex,
-        /// The new device's INVITE.
-        invite: Box<Message>,
-        /// Its flow.
-        flow: Flow,
+        /// The new device's INVITE, where responses go and its source.
+        arrival: Box<Arrival>,
     },
     /// The log answered for a handover step.
     HandoverCommitted {
@@ -103,8 +107,10 @@ pub struct CallArgs {
     pub call: CallNumber,
     /// The caller's INVITE.
     pub invite: Message,
-    /// Its flow.
+    /// Its flow (where responses go).
     pub flow: Flow,
+    /// Its source: the caller's signalling flow for the whole dialog.
+    pub source: Flow,
     /// The callee's contacts, forked in parallel.
     pub targets: Vec<CallTarget>,
     /// From for the callee legs (the caller's identity).
@@ -229,6 +235,7 @@ impl Actor for CallActor {
                 role: LegRole::Uas {
                     invite: args.invite,
                     flow: args.flow,
+                    source: args.source,
                     trying_sent: false,
                 },
                 call_ref: myself.clone(),
@@ -350,13 +357,15 @@ impl Actor for CallActor {
         state: &mut CallState,
     ) -> Result<(), ActorProcessingErr> {
         let input = match msg {
-            CallMsg::Deliver {
-                index,
-                message,
-                flow,
-            } => {
+            CallMsg::Deliver { index, arrival } => {
                 if let Some(leg) = state.legs.get(&index) {
-                    let _ = leg.cast(LegMsg::Incoming { message, flow });
+                    let _ = leg.cast(LegMsg::Incoming(arrival));
+                }
+                None
+            }
+            CallMsg::Rebind { leg, rebinding } => {
+                if let Some(l) = state.legs.get(&leg) {
+                    let _ = l.cast(LegMsg::Rebind(rebinding));
                 }
                 None
             }
@@ -374,13 +383,17 @@ impl Actor for CallActor {
             CallMsg::Pull {
                 index,
                 moving,
-                invite,
-                flow,
+                arrival,
             } => {
                 // Boxed: the switch request spawns a leg, a large future
                 // that would otherwise size every call's message loop
                 // (allocated once per actor for its whole life).
-                Box::pin(state.pull(&myself, index, moving, *invite, flow)).await;
+                let Arrival {
+                    message,
+                    reply,
+                    source,
+                } = *arrival;
+                Box::pin(state.pull(&myself, index, moving, message, reply, source)).await;
                 None
             }
             CallMsg::HandoverCommitted { handover, ok } => {

@@ -3,6 +3,7 @@
 //! events, arm one timer at the next deadline) and reports what happened
 //! to its `CallActor`; it decides nothing about the other leg.
 
+use crate::flow_guard::{self, DeviceContact};
 use crate::ids::{self, CallNumber, LegIndex};
 use crate::net::{to_target, SignallingContext};
 use crate::CallMsg;
@@ -82,13 +83,13 @@ pub enum LegEvent {
 /// Messages a leg takes.
 #[derive(Debug)]
 pub enum LegMsg {
-    /// A SIP message the router matched to this leg.
-    Incoming {
-        /// The message (boxed: every send boxes a `LegMsg`, see `CallMsg`).
-        message: Box<Message>,
-        /// Where it came from (for requests: where responses go).
-        flow: Flow,
-    },
+    /// A SIP message the router matched to this leg (boxed: every send
+    /// boxes a `LegMsg`, see `CallMsg`).
+    Incoming(Box<Arrival>),
+    /// The user's device re-registered from a new flow (a NAT rebinding,
+    /// RFC 5626): if it is this leg's device, the new flow becomes the
+    /// dialog's signalling flow.
+    Rebind(Box<Rebinding>),
     /// A deadline of the machines may have passed.
     Timer,
     /// The session timer's deadline may have passed.
@@ -135,6 +136,38 @@ pub enum LegMsg {
     },
 }
 
+/// A SIP message as it arrived.
+#[derive(Debug)]
+pub struct Arrival {
+    /// The message.
+    pub message: Message,
+    /// Where responses go (the Via, or the source with `force_rport`).
+    pub reply: Flow,
+    /// The packet's real source: the transport address, and for TCP/TLS
+    /// the connection. A request of a device's dialog counts only from
+    /// the device's flow.
+    pub source: Flow,
+}
+
+/// An accepted REGISTER of a user: the contacts it bound and the flow it
+/// came from.
+#[derive(Debug, Clone)]
+pub struct Rebinding {
+    /// The contacts the REGISTER bound (not those it removed).
+    pub contacts: Vec<DeviceContact>,
+    /// The REGISTER's source flow.
+    pub flow: Flow,
+}
+
+/// What a leg's dialog allows (RFC 3261 §20.5): the `Allow` of Baton's
+/// INVITEs and of a `405`.
+pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, PRACK";
+
+/// The longest session interval a leg keeps (RFC 4028): a peer asking for
+/// more gets this (a UAS may lower the interval, §9), and no deadline ever
+/// overflows `Instant + Duration`.
+const MAX_SESSION_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
 /// How a leg starts.
 #[derive(Debug)]
 pub enum LegRole {
@@ -142,8 +175,10 @@ pub enum LegRole {
     Uas {
         /// The INVITE.
         invite: Message,
-        /// Its flow.
+        /// Its flow (where responses go).
         flow: Flow,
+        /// Where it really came from: the device's signalling flow.
+        source: Flow,
         /// The node answered `100 Trying` already (a switch request).
         trying_sent: bool,
     },
@@ -194,6 +229,14 @@ pub struct LegState {
     invite_key: Option<TransactionKey>,
     /// Where this leg's peer is.
     flow: Flow,
+    /// The device's signalling flow: requests of this leg's dialog count
+    /// only from here (UAS: the INVITE's source; UAC: the contact's
+    /// registration flow). A re-registration of the device moves it.
+    device_flow: Flow,
+    /// The device's Contact (URI, `+sip.instance`, `reg-id`), to know it
+    /// again when it re-registers. Boxed: a leg's state lives as long as
+    /// the call (`memory_per_call.sh`).
+    device: Option<Box<DeviceContact>>,
     local_tag: String,
     dialog: Option<Dialog>,
     /// Boxed, like `unacked`: only until the ACK, and a leg's state is
@@ -251,11 +294,14 @@ impl SessionTimer {
     /// When to act: the refresher at half the interval (§10), the other
     /// side at the interval minus min(32 s, interval/3) (§10).
     fn due(&self) -> Instant {
-        if self.we_refresh {
-            self.refreshed + self.interval / 2
+        let interval = self.interval.min(MAX_SESSION_INTERVAL);
+        let wait = if self.we_refresh {
+            interval / 2
         } else {
-            self.refreshed + self.interval - (self.interval / 3).min(Duration::from_secs(32))
-        }
+            interval.saturating_sub((interval / 3).min(Duration::from_secs(32)))
+        };
+        // Checked: an `Instant` near its end must not panic the leg.
+        self.refreshed.checked_add(wait).unwrap_or(self.refreshed)
     }
 }
 
@@ -264,11 +310,13 @@ fn session_expires(message: &Message) -> Option<(Duration, Option<bool>)> {
     let value = message.header(&HeaderName::SessionExpires)?;
     let mut parts = value.split(';');
     let secs: u64 = parts.next()?.trim().parse().ok()?;
+    // `18446744073709551615` is a number too: clamped, never added as is.
+    let interval = Duration::from_secs(secs).min(MAX_SESSION_INTERVAL);
     let refresher = parts
         .filter_map(|p| p.trim().split_once('='))
         .find(|(k, _)| k.trim().eq_ignore_ascii_case("refresher"))
         .map(|(_, v)| v.trim().eq_ignore_ascii_case("uac"));
-    Some((Duration::from_secs(secs), refresher))
+    Some((interval, refresher))
 }
 
 impl Actor for LegActor {
@@ -288,14 +336,15 @@ impl Actor for LegActor {
         });
         let local_tag = ids::random_token();
         let mut trying_sent = false;
-        let (invite, flow, is_uas) = match args.role {
+        let (invite, flow, device_flow, is_uas) = match args.role {
             LegRole::Uas {
                 invite,
                 flow,
+                source,
                 trying_sent: sent,
             } => {
                 trying_sent = sent;
-                (invite, flow, true)
+                (invite, flow, source, true)
             }
             LegRole::Uac {
                 target,
@@ -307,8 +356,13 @@ impl Actor for LegActor {
                 let invite = build_invite(
                     args.call, args.index, &args.ctx, target, &flow, &from, &local_tag, &to, sdp,
                 );
-                (invite, flow, false)
+                (invite, flow, flow, false)
             }
+        };
+        let device = if is_uas {
+            DeviceContact::of_message(&invite).map(Box::new)
+        } else {
+            None
         };
         let mut state = LegState {
             call: args.call,
@@ -319,6 +373,8 @@ impl Actor for LegActor {
             invite: invite.clone(),
             invite_key: None,
             flow,
+            device_flow,
+            device,
             local_tag,
             dialog: None,
             two_xx: None,
@@ -382,7 +438,8 @@ impl Actor for LegActor {
     ) -> Result<(), ActorProcessingErr> {
         let now = Instant::now();
         match msg {
-            LegMsg::Incoming { message, flow } => state.incoming(now, *message, flow),
+            LegMsg::Incoming(arrival) => state.incoming(now, *arrival),
+            LegMsg::Rebind(rebinding) => state.rebind(&rebinding),
             LegMsg::Timer => {
                 state.armed = None;
                 state.retransmit_reliable(now);
@@ -418,7 +475,15 @@ impl Actor for LegActor {
 }
 
 impl LegState {
-    fn incoming(&mut self, now: Instant, message: Message, flow: Flow) {
+    fn incoming(&mut self, now: Instant, arrival: Arrival) {
+        let Arrival {
+            message,
+            reply: flow,
+            source,
+        } = arrival;
+        if message.is_request() && !flow_guard::same_flow(&self.device_flow, &source) {
+            return self.refuse_foreign(&message, flow, source);
+        }
         if message.is_request() {
             match self.layer.handle_request(now, message, flow) {
                 Ok(RequestOutcome::StrayAck(ack)) => {
@@ -450,6 +515,70 @@ impl LegState {
                 Err(_) => {}
             }
         }
+    }
+
+    /// A request of this leg's dialog from another flow than the device's:
+    /// a second device with the same credentials, or anyone who learnt the
+    /// dialog's identifiers. Refused with `403` (an ACK is dropped), counted
+    /// and logged; it never reaches the layer, the dialog or the call, so
+    /// no CSeq, target or session changes.
+    fn refuse_foreign(&mut self, request: &Message, reply: Flow, source: Flow) {
+        let Some(method) = request.method() else {
+            return;
+        };
+        let label = flow_guard::method_label(method);
+        metrics::counter!(crate::metrics::SIP_FLOW_MISMATCH, "method" => label).increment(1);
+        let content_type = request.header(&HeaderName::ContentType);
+        let forged_decision = flow_guard::decision_shaped(method, content_type);
+        if forged_decision {
+            metrics::counter!(crate::metrics::HANDOVER_FORGED_DECISIONS).increment(1);
+        }
+        tracing::warn!(
+            target: "security",
+            call = %self.call,
+            leg = self.index.0,
+            method = label,
+            source = %source.remote,
+            transport = %source.transport,
+            device = %self.device_flow.remote,
+            forged_decision,
+            "in-dialog request from a flow that is not the device's: refused"
+        );
+        if *method == Method::ACK {
+            return;
+        }
+        let response = ResponseBuilder::to_request(request, 403)
+            .to_tag(&self.local_tag)
+            .reason("Not From This Dialog's Device")
+            .header(HeaderName::Server, crate::SERVER)
+            .build();
+        self.layer
+            .send_stateless_bytes(Bytes::from(response.to_bytes()), reply);
+    }
+
+    /// An accepted REGISTER of this leg's user: if it bound this leg's
+    /// device (RFC 5626 instance and reg-id, else the Contact URI), its
+    /// flow becomes the dialog's signalling flow, both ways.
+    fn rebind(&mut self, rebinding: &Rebinding) {
+        let Some(device) = self.device.as_ref() else {
+            return;
+        };
+        if !rebinding.contacts.iter().any(|c| device.is_device(c)) {
+            return;
+        }
+        if self.device_flow == rebinding.flow {
+            return;
+        }
+        tracing::info!(
+            target: "security",
+            call = %self.call,
+            leg = self.index.0,
+            from = %self.device_flow.remote,
+            to = %rebinding.flow.remote,
+            "the device re-registered from a new flow: the dialog follows it"
+        );
+        self.device_flow = rebinding.flow;
+        self.flow = rebinding.flow;
     }
 
     /// A new request from the peer, delivered by the layer (RFC 3261 §12.2.2).
@@ -543,6 +672,15 @@ impl LegState {
             Some(Method::OPTIONS) | Some(Method::NOTIFY) => {
                 answer(&mut self.layer, 200, &self.local_tag)
             }
+            Some(Method::REFER) => {
+                // No transfer inside a call (it would move the call without
+                // the holder's consent): 405 with what is allowed (§21.4.6).
+                let r = ResponseBuilder::to_request(&request, 405)
+                    .to_tag(&self.local_tag)
+                    .header(HeaderName::Allow, ALLOW)
+                    .build();
+                let _ = self.layer.send_response(now, &key, &r);
+            }
             _ => answer(&mut self.layer, 501, &self.local_tag),
         }
     }
@@ -580,6 +718,7 @@ impl LegState {
                 match early.map_or_else(|| Dialog::uac(&self.invite, &response), Ok) {
                     Ok(dialog) => {
                         self.dialog = Some(dialog);
+                        self.device = DeviceContact::of_message(&response).map(Box::new);
                         // A late offer's ACK carries the caller's answer: it
                         // waits for it (LegMsg::Ack); otherwise ACK now.
                         if !self.invite.body.is_empty() {
@@ -811,10 +950,21 @@ impl LegState {
             builder = builder.body(&ct, body);
         }
         let response = builder.build();
-        if self.layer.send_response(now, &key, &response).is_ok()
-            && is_invite
-            && (200..300).contains(&code)
-        {
+        let sent = self.layer.send_response(now, &key, &response).is_ok();
+        if sent && (200..300).contains(&code) {
+            // Only an accepted re-INVITE or UPDATE refreshes the target
+            // (RFC 3261 §12.2.2); a refused one leaves the dialog as it was.
+            if let Some(d) = self.dialog.as_mut() {
+                d.accept_target_refresh(&request);
+            }
+            let refreshes = is_invite || request.method() == Some(&Method::UPDATE);
+            if refreshes {
+                if let Some(contact) = DeviceContact::of_message(&request) {
+                    self.device = Some(Box::new(contact));
+                }
+            }
+        }
+        if sent && is_invite && (200..300).contains(&code) {
             if let Some(bytes) = self.layer.last_response(&key) {
                 self.two_xx = Some(Box::new(TwoXxRetransmitter::new(
                     now,
@@ -1056,10 +1206,7 @@ fn build_invite(
     invite
         .headers
         .push(HeaderName::Contact, ctx.contact(reliable));
-    invite.headers.push(
-        HeaderName::Allow,
-        "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, PRACK",
-    );
+    invite.headers.push(HeaderName::Allow, ALLOW);
     // RFC 4028 session timers on every leg Baton creates; RFC 3262
     // reliable provisionals are PRACKed.
     invite.headers.push(HeaderName::Supported, "timer, 100rel");
@@ -1154,5 +1301,46 @@ async fn pump(myself: &ActorRef<LegMsg>, state: &mut LegState, now: Instant) {
                 .max(Duration::from_millis(1));
             myself.send_after(delay, || LegMsg::Timer);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_session_expires(value: &str) -> Message {
+        Message::parse(
+            format!(
+                "INVITE sip:bob@example.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKs\r\n\
+                 From: <sip:alice@example.test>;tag=a\r\nTo: <sip:bob@example.test>\r\n\
+                 Call-ID: s1\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@127.0.0.1:5070>\r\n\
+                 Session-Expires: {value}\r\nContent-Length: 0\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .expect("parses")
+    }
+
+    #[test]
+    fn a_huge_session_interval_is_clamped_and_its_deadline_never_overflows() {
+        let (interval, refresher) =
+            session_expires(&with_session_expires("18446744073709551615;refresher=uac"))
+                .expect("a number");
+        assert_eq!(interval, MAX_SESSION_INTERVAL);
+        assert_eq!(refresher, Some(true));
+        let now = Instant::now();
+        for we_refresh in [true, false] {
+            // Even an interval that bypassed the clamp gives a deadline.
+            let timer = SessionTimer {
+                interval: Duration::MAX,
+                we_refresh,
+                refreshed: now,
+            };
+            assert!(timer.due() > now);
+            assert!(timer.due() <= now + MAX_SESSION_INTERVAL);
+        }
+        let (interval, _) = session_expires(&with_session_expires("1800")).expect("1800");
+        assert_eq!(interval, Duration::from_secs(1800));
+        assert!(session_expires(&with_session_expires("18446744073709551616")).is_none());
     }
 }

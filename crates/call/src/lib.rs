@@ -13,6 +13,7 @@
 
 pub mod b2bua;
 mod call;
+pub mod flow_guard;
 pub mod handover;
 pub mod ids;
 mod leg;
@@ -23,7 +24,7 @@ mod net;
 mod pull;
 
 pub use call::{CallActor, CallArgs, CallMsg};
-pub use leg::{LegEvent, LegMsg};
+pub use leg::{Arrival, LegEvent, LegMsg, Rebinding};
 pub use net::{to_flow, to_target, SignallingContext};
 pub use pull::{HandoverPolicy, HANDOVER_JSON};
 

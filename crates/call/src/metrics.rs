@@ -39,6 +39,14 @@ pub const HANDOVER_LOG_FAILURES: &str = "baton_handover_log_failures_total";
 /// `baton_handover_sdp_rejected_total`: switch requests refused `488`.
 pub const SDP_REJECTED_HANDOVER: &str = "baton_handover_sdp_rejected_total";
 
+/// `baton_sip_flow_mismatch_total{method}`: in-dialog requests refused
+/// because they came from another flow than the device's (issue 8).
+pub const SIP_FLOW_MISMATCH: &str = "baton_sip_flow_mismatch_total";
+/// `baton_handover_forged_decisions_total`: decision-shaped requests
+/// (a DTMF or JSON INFO) from a flow other than the asked device's, and
+/// JSON decisions naming an attempt id that was never sent.
+pub const HANDOVER_FORGED_DECISIONS: &str = "baton_handover_forged_decisions_total";
+
 /// Describes the metrics above (call once, after the recorder is installed).
 pub fn describe() {
     metrics::describe_gauge!(CALLS_ACTIVE, "Calls in progress");
@@ -77,6 +85,15 @@ pub fn describe() {
         HANDOVER_RTP_MISSED,
         "Packet intervals the remote party missed around swaps"
     );
+    metrics::describe_counter!(
+        SIP_FLOW_MISMATCH,
+        "In-dialog requests refused for coming from another flow than the device's"
+    );
+    metrics::describe_counter!(
+        HANDOVER_FORGED_DECISIONS,
+        "Handover decisions refused as forged (wrong flow or unknown attempt id)"
+    );
+    metrics::counter!(HANDOVER_FORGED_DECISIONS).increment(0);
     for result in [
         "granted",
         "granted_monitor",

@@ -54,6 +54,10 @@ pub(crate) const OWN_REQUEST: LegIndex = LegIndex(u16::MAX);
 #[derive(Debug)]
 pub(crate) struct Pull {
     pub(crate) number: HandoverNumber,
+    /// The attempt's id on the wire: 128 random bits sent to A alone in
+    /// the authorization request (the number above is for the log only,
+    /// and guessable).
+    token: String,
     pub(crate) machine: Handover,
     /// The leg that moves (A's).
     pub(crate) a: LegIndex,
@@ -85,6 +89,7 @@ impl CallState {
         moving: LegIndex,
         invite: Message,
         flow: Flow,
+        source: Flow,
     ) {
         let received_at = Instant::now();
         let contact = invite
@@ -109,6 +114,7 @@ impl CallState {
                 role: LegRole::Uas {
                     invite,
                     flow,
+                    source,
                     trying_sent: true,
                 },
                 call_ref: myself.clone(),
@@ -197,6 +203,7 @@ impl CallState {
         let (machine, actions) = Handover::start();
         self.pull = Some(Box::new(Pull {
             number: HandoverNumber(self.next_handover),
+            token: crate::flow_guard::attempt_token(),
             machine,
             a: moving,
             b: index,
@@ -289,7 +296,7 @@ impl CallState {
             Action::Authorize => {
                 p.asked_at = Some(Instant::now());
                 let body = serde_json::json!({
-                    "handover": number.to_string(),
+                    "handover": p.token,
                     "from": p.b_contact,
                     "user_agent": p.b_user_agent,
                     "expires": self.policy.authorization_timeout.as_secs(),
@@ -462,17 +469,35 @@ impl CallState {
                 .get("decision")
                 .and_then(|v| v.as_str())
                 .and_then(Decision::from_json);
-            let id = value.get("handover").and_then(|v| v.as_str());
-            let current = p.filter(|p| p.a == from && p.machine.awaits_decision());
-            return match (current, decision) {
-                (Some(p), Some(d)) if Some(p.number.to_string().as_str()) == id => {
-                    self.decide(myself, from, d);
-                    Some(200)
-                }
-                (_, None) => Some(400),
-                // A stale or unknown attempt: nothing to decide.
-                _ => Some(481),
+            let Some(decision) = decision else {
+                return Some(400);
             };
+            let id = value
+                .get("handover")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default();
+            // Only the asked device's dialog holds an attempt to decide;
+            // anywhere else there is nothing to decide (481).
+            let Some(p) = p.filter(|p| p.a == from) else {
+                return Some(481);
+            };
+            let verdict = json_verdict(&p.token, id, p.machine.awaits_decision());
+            let number = p.number;
+            match verdict {
+                JsonVerdict::Decide => self.decide(myself, from, decision),
+                JsonVerdict::Stale => {}
+                JsonVerdict::Forged => {
+                    metrics::counter!(m::HANDOVER_FORGED_DECISIONS).increment(1);
+                    tracing::warn!(
+                        target: "security",
+                        call = %self.call,
+                        handover = %number,
+                        leg = from.0,
+                        "a JSON decision naming an attempt id that was never sent: refused"
+                    );
+                }
+            }
+            return Some(verdict.status());
         }
         let asked = p.is_some_and(|p| p.a == from && p.machine.awaits_decision());
         if !asked {
@@ -512,6 +537,39 @@ impl CallState {
         self.records.insert(b, ids);
         self.leg_users.insert(b, (user, true, remote));
         self.announce(b, DialogPhase::Confirmed);
+    }
+}
+
+/// What a JSON decision from the asked device's dialog gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JsonVerdict {
+    /// The current attempt's id, still awaiting a decision: `200`.
+    Decide,
+    /// The current attempt's id, but it is decided or over: `481`.
+    Stale,
+    /// Any other id (a guess, a log number, an old attempt's): `403`.
+    Forged,
+}
+
+impl JsonVerdict {
+    fn status(self) -> u16 {
+        match self {
+            JsonVerdict::Decide => 200,
+            JsonVerdict::Stale => 481,
+            JsonVerdict::Forged => 403,
+        }
+    }
+}
+
+/// Checks the id of a JSON decision against the attempt's token, in
+/// constant time.
+fn json_verdict(token: &str, id: &str, awaiting: bool) -> JsonVerdict {
+    if !crate::flow_guard::token_matches(token, id) {
+        JsonVerdict::Forged
+    } else if awaiting {
+        JsonVerdict::Decide
+    } else {
+        JsonVerdict::Stale
     }
 }
 
@@ -559,6 +617,21 @@ mod tests {
         assert_eq!(dtmf_key("application/dtmf", b"2\r\n"), Some('2'));
         assert_eq!(dtmf_key("text/plain", b"1"), None);
         assert_eq!(dtmf_key("application/dtmf-relay", b"Duration=160"), None);
+    }
+
+    #[test]
+    fn json_ids_decide_only_when_they_are_the_token() {
+        let token = crate::flow_guard::attempt_token();
+        assert_eq!(json_verdict(&token, &token, true), JsonVerdict::Decide);
+        assert_eq!(json_verdict(&token, &token, false), JsonVerdict::Stale);
+        assert_eq!(json_verdict(&token, "h1", true), JsonVerdict::Forged);
+        assert_eq!(json_verdict(&token, "", true), JsonVerdict::Forged);
+        let upper = token.to_ascii_uppercase();
+        if upper != token {
+            assert_eq!(json_verdict(&token, &upper, true), JsonVerdict::Forged);
+        }
+        assert_eq!(JsonVerdict::Forged.status(), 403);
+        assert_eq!(JsonVerdict::Stale.status(), 481);
     }
 
     #[test]

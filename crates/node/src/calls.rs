@@ -109,19 +109,49 @@ impl Calls {
         self.calls.contains_key(&call).then_some((call, leg))
     }
 
-    /// Hands a message to its call.
-    pub fn deliver(&self, (call, index): (CallNumber, LegIndex), message: Message, flow: Flow) {
+    /// Hands a message to its call: `flow` is where responses go,
+    /// `source` where the packet really came from (the leg checks it
+    /// against its device's flow).
+    pub fn deliver(
+        &self,
+        (call, index): (CallNumber, LegIndex),
+        message: Message,
+        flow: Flow,
+        source: Flow,
+    ) {
         if let Some(actor) = self.calls.get(&call) {
             let _ = actor.cast(CallMsg::Deliver {
                 index,
-                message: Box::new(message),
-                flow,
+                arrival: Box::new(call::Arrival {
+                    message,
+                    reply: flow,
+                    source,
+                }),
             });
         }
     }
 
+    /// A user's device re-registered from `flow` (a NAT rebinding, RFC
+    /// 5626): each confirmed device dialog of `user` is told, and the leg
+    /// whose device bound one of `contacts` takes `flow` as its signalling
+    /// flow.
+    pub fn rebind(&self, user: &str, contacts: Vec<call::flow_guard::DeviceContact>, flow: Flow) {
+        if contacts.is_empty() {
+            return;
+        }
+        let rebinding = call::Rebinding { contacts, flow };
+        for (_, dialog) in self.dialogs.values().filter(|(_, d)| d.user == user) {
+            if let Some(actor) = self.calls.get(&dialog.call) {
+                let _ = actor.cast(CallMsg::Rebind {
+                    leg: dialog.leg,
+                    rebinding: Box::new(rebinding.clone()),
+                });
+            }
+        }
+    }
+
     /// Starts a call for an authenticated, routed INVITE.
-    pub async fn start(&mut self, invite: Message, flow: Flow, plan: CallPlan) {
+    pub async fn start(&mut self, invite: Message, flow: Flow, source: Flow, plan: CallPlan) {
         let call = CallNumber(self.next);
         self.next += 1;
         let key = (
@@ -132,6 +162,7 @@ impl Calls {
             call,
             invite,
             flow,
+            source,
             targets: plan.targets,
             from: plan.from,
             to: plan.to,
@@ -216,7 +247,14 @@ impl Calls {
 
     /// Hands a switch request to the call holding `moving`: the new
     /// device's dialog gets a leg of its own, routed from now on.
-    pub fn pull(&mut self, call: CallNumber, moving: LegIndex, invite: Message, flow: Flow) {
+    pub fn pull(
+        &mut self,
+        call: CallNumber,
+        moving: LegIndex,
+        invite: Message,
+        flow: Flow,
+        source: Flow,
+    ) {
         let Some(actor) = self.calls.get(&call) else {
             return;
         };
@@ -235,8 +273,11 @@ impl Calls {
         let _ = actor.cast(CallMsg::Pull {
             index,
             moving,
-            invite: Box::new(invite),
-            flow,
+            arrival: Box::new(call::Arrival {
+                message: invite,
+                reply: flow,
+                source,
+            }),
         });
     }
 

@@ -227,6 +227,9 @@ struct SipCore {
     dialog_events: crate::dialog_events::DialogEvents,
     /// NOTIFYs waiting to go through the transaction layer.
     notifies: Vec<crate::dialog_events::Outgoing>,
+    /// The real source of the request being handled (the transport flow,
+    /// not the Via): a REGISTER's moves its device's dialogs there.
+    request_source: Option<sip_proto::Flow>,
 }
 
 impl SipCore {
@@ -253,6 +256,7 @@ impl SipCore {
             feature_code: config.handover.feature_code.clone(),
             dialog_events,
             notifies: Vec::new(),
+            request_source: None,
         }
     }
 
@@ -269,8 +273,12 @@ impl SipCore {
                         return;
                     };
                     let reply_flow = to_proto_flow(&reply_to);
+                    // The packet's real source: in-dialog requests count
+                    // only from their device's flow (issue 8).
+                    let source = to_proto_flow(&flow.reply_target());
+                    self.request_source = Some(source);
                     if let Some(route) = self.calls.route_request(&message) {
-                        self.calls.deliver(route, message, reply_flow);
+                        self.calls.deliver(route, message, reply_flow, source);
                         return;
                     }
                     let new_invite =
@@ -288,7 +296,7 @@ impl SipCore {
                             .await;
                         match self.plan_pull(&message) {
                             Pull::Deliver { call, moving } => {
-                                self.calls.pull(call, moving, message, reply_flow);
+                                self.calls.pull(call, moving, message, reply_flow, source);
                                 return;
                             }
                             Pull::Answer(response) => self.precomputed = Some(response),
@@ -296,7 +304,7 @@ impl SipCore {
                     } else if new_invite {
                         match self.plan_call(&message) {
                             Plan::Start(plan) => {
-                                self.calls.start(message, reply_flow, plan).await;
+                                self.calls.start(message, reply_flow, source, plan).await;
                                 return;
                             }
                             Plan::Answer(response) => self.precomputed = Some(response),
@@ -316,8 +324,8 @@ impl SipCore {
                     }
                 } else {
                     if let Some(route) = self.calls.route_response(&message) {
-                        self.calls
-                            .deliver(route, message, to_proto_flow(&flow.reply_target()));
+                        let source = to_proto_flow(&flow.reply_target());
+                        self.calls.deliver(route, message, source, source);
                         return;
                     }
                     match self.layer.handle_response(now, message) {
@@ -792,6 +800,11 @@ impl SipCore {
         match outcome {
             Ok(outcome) => {
                 metrics::counter!(m::REGISTRATIONS, "result" => "ok").increment(1);
+                // A device re-registering from a new address (NAT
+                // rebinding): its dialogs follow it to the new flow.
+                let source = self.request_source.unwrap_or(*flow);
+                self.calls
+                    .rebind(user, call::flow_guard::registered_contacts(request), source);
                 let mut builder = ResponseBuilder::to_request(request, 200).to_tag(&new_tag());
                 for (contact, secs) in &outcome.bindings {
                     builder =

@@ -388,6 +388,55 @@ impl Call {
         self.send(method, headers, body, None)
     }
 
+    /// Sends a request of *this* call's dialog (its Call-ID, tags, route
+    /// and next CSeq, built as [`Self::request`] does) from `sender`'s
+    /// socket, stamped with `sender`'s Via (and Contact for INVITE and
+    /// UPDATE), and waits at `sender` for its final response: what a second
+    /// device, or anyone who learnt the dialog's identifiers, can send (or,
+    /// with `sender` the call's own phone, a request with a hand-picked
+    /// CSeq or Contact). A `CSeq` among `headers` replaces the dialog's, a
+    /// `Contact` the sender's; other headers are added.
+    pub fn request_via(
+        &self,
+        sender: &super::Phone,
+        method: Method,
+        headers: &[(HeaderName, &str)],
+        body: Option<(&str, &[u8])>,
+    ) -> Result<Message, UaError> {
+        let mut request = {
+            let mut st = self.engine.lock();
+            let dialog = st.calls[self.idx]
+                .dialog
+                .as_mut()
+                .ok_or(UaError::NoDialog)?;
+            dialog.new_request(method.clone())?
+        };
+        let own_contact = headers.iter().any(|(n, _)| *n == HeaderName::Contact);
+        if matches!(method, Method::INVITE | Method::UPDATE) && !own_contact {
+            request
+                .headers
+                .push(HeaderName::Contact, sender.engine.contact());
+        }
+        for (name, value) in headers {
+            if *name == HeaderName::CSeq {
+                request.headers.set(HeaderName::CSeq, *value);
+            } else {
+                request.headers.push(name.clone(), *value);
+            }
+        }
+        if let Some((content_type, bytes)) = body {
+            request.headers.push(HeaderName::ContentType, content_type);
+            request.body = bytes.to_vec().into();
+        }
+        sender.engine.stamp(&mut request);
+        sender.engine.request(
+            request,
+            None,
+            None,
+            "the final response to a request sent into another phone's dialog",
+        )
+    }
+
     fn send(
         &self,
         method: Method,

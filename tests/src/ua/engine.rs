@@ -148,6 +148,9 @@ pub(crate) struct Engine {
     changed: Condvar,
     threads: Mutex<Vec<JoinHandle<()>>>,
     trace: bool,
+    /// Header parameters of our Contact (`+sip.instance`, `reg-id`), if
+    /// set. A lock of its own: the Contact is built under the state lock.
+    pub(crate) contact_params: Mutex<String>,
 }
 
 impl Engine {
@@ -188,6 +191,7 @@ impl Engine {
             changed: Condvar::new(),
             threads: Mutex::new(Vec::new()),
             trace: std::env::var_os("BATON_UA_TRACE").is_some(),
+            contact_params: Mutex::new(String::new()),
         });
         engine.wire.start(&engine);
         let timer = Arc::clone(&engine);
@@ -281,7 +285,12 @@ impl Engine {
     }
 
     pub(crate) fn contact(&self) -> String {
-        format!("<{}>", self.contact_uri())
+        let params = self
+            .contact_params
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        format!("<{}>{params}", self.contact_uri())
     }
 
     /// Our address of record, `sip:user@domain`.
@@ -1018,6 +1027,10 @@ impl Engine {
                 // An offer we have no media to answer with (RFC 3261 §14.2).
                 builder = ResponseBuilder::to_request(&request, 488);
             } else if accepting {
+                // An accepted target refresh moves the target (§12.2.2).
+                if let Some(d) = call.dialog.as_mut() {
+                    d.accept_target_refresh(&request);
+                }
                 builder = builder.header(HeaderName::Contact, contact);
                 if offer.is_some() {
                     call.remote_sdp = offer;

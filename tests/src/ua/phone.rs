@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 /// handles still held then only report the past).
 #[derive(Debug)]
 pub struct Phone {
-    engine: Arc<Engine>,
+    pub(crate) engine: Arc<Engine>,
 }
 
 impl Phone {
@@ -75,6 +75,28 @@ impl Phone {
         self.engine.local_addr()
     }
 
+    /// Where our datagrams come from now: [`Self::local_addr`] until
+    /// [`Self::rebind`] moves the phone to another socket.
+    pub fn source_addr(&self) -> SocketAddr {
+        self.engine.wire.source_addr()
+    }
+
+    /// A NAT rebinding (UDP only): the phone sends and receives on a fresh
+    /// loopback socket from now on, and the old one closes; its Contact
+    /// and Via keep the first address (a device behind a NAT keeps its
+    /// private address, the server sees a new public one). Returns the
+    /// new source address. Re-register ([`Self::register`]) to tell the
+    /// server.
+    ///
+    /// # Panics
+    /// On a TCP phone, or if no socket can be bound.
+    pub fn rebind(&self) -> SocketAddr {
+        self.engine
+            .wire
+            .rebind()
+            .expect("a UDP phone rebinds to a fresh loopback socket")
+    }
+
     /// The URI of our Contact, `sip:user@127.0.0.1:PORT` (a direct call
     /// targets it).
     pub fn contact_uri(&self) -> String {
@@ -114,12 +136,36 @@ impl Phone {
         self.send_register(expires)
     }
 
+    /// Names this phone as one device across addresses (RFC 5626): every
+    /// Contact it sends from now on (REGISTER, INVITE, answers) carries
+    /// `+sip.instance="<urn:uuid:UUID>"` and `reg-id=REG_ID`.
+    pub fn set_instance(&self, uuid: &str, reg_id: u32) {
+        *self
+            .engine
+            .contact_params
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) =
+            format!(";+sip.instance=\"<urn:uuid:{uuid}>\";reg-id={reg_id}");
+    }
+
+    /// REGISTERs `contact` (a Contact header value, e.g. another phone's
+    /// `<sip:alice@127.0.0.1:5070>`) instead of ours, from our socket, for
+    /// `expires` seconds, answering the `401`; returns the final response.
+    /// What a second device claiming another device's Contact sends.
+    pub fn register_contact(&self, contact: &str, expires: u32) -> Result<Message, UaError> {
+        self.send_register_with(expires, Some(contact))
+    }
+
     /// Removes our binding (`Expires: 0`) and returns the final response.
     pub fn unregister(&self) -> Result<Message, UaError> {
         self.send_register(0)
     }
 
     fn send_register(&self, expires: u32) -> Result<Message, UaError> {
+        self.send_register_with(expires, None)
+    }
+
+    fn send_register_with(&self, expires: u32, contact: Option<&str>) -> Result<Message, UaError> {
         let request = {
             let mut st = self.engine.lock();
             st.register_cseq += 1;
@@ -135,7 +181,8 @@ impl Phone {
                 .push(HeaderName::CallId, st.register_call_id.clone());
             r.headers
                 .push(HeaderName::CSeq, format!("{} REGISTER", st.register_cseq));
-            r.headers.push(HeaderName::Contact, self.engine.contact());
+            let contact = contact.map_or_else(|| self.engine.contact(), str::to_string);
+            r.headers.push(HeaderName::Contact, contact);
             r.headers.push(HeaderName::Expires, expires.to_string());
             self.engine.stamp(&mut r);
             r

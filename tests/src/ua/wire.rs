@@ -47,9 +47,25 @@ pub(crate) struct TcpWire {
     to_server: Mutex<Option<(SocketAddr, usize)>>,
 }
 
+/// One UDP socket, which [`Wire::rebind`] can swap for a fresh one (a NAT
+/// rebinding: the device keeps its Contact and Via, its public source
+/// address changes).
+#[derive(Debug)]
+pub(crate) struct UdpWire {
+    socket: Mutex<Arc<UdpSocket>>,
+    /// The address in our Via and Contact: the first socket's.
+    advertised: SocketAddr,
+}
+
+impl UdpWire {
+    fn socket(&self) -> Arc<UdpSocket> {
+        Arc::clone(&lock(&self.socket))
+    }
+}
+
 #[derive(Debug)]
 pub(crate) enum Wire {
-    Udp(UdpSocket),
+    Udp(UdpWire),
     Tcp(TcpWire),
 }
 
@@ -64,7 +80,10 @@ impl Wire {
             Transport::Udp => {
                 let s = UdpSocket::bind("127.0.0.1:0")?;
                 s.set_read_timeout(Some(POLL))?;
-                Wire::Udp(s)
+                Wire::Udp(UdpWire {
+                    advertised: s.local_addr()?,
+                    socket: Mutex::new(Arc::new(s)),
+                })
             }
             Transport::Tcp => {
                 let listener = TcpListener::bind("127.0.0.1:0")?;
@@ -81,10 +100,36 @@ impl Wire {
     /// The address in our Via and Contact.
     pub(crate) fn local_addr(&self) -> SocketAddr {
         match self {
-            Wire::Udp(s) => s.local_addr(),
+            Wire::Udp(u) => Ok(u.advertised),
             Wire::Tcp(t) => t.listener.local_addr(),
         }
         .expect("local addr")
+    }
+
+    /// Where our datagrams come from now: [`Self::local_addr`] until a
+    /// [`Self::rebind`]; the listener for TCP.
+    pub(crate) fn source_addr(&self) -> SocketAddr {
+        match self {
+            Wire::Udp(u) => u.socket().local_addr(),
+            Wire::Tcp(t) => t.listener.local_addr(),
+        }
+        .expect("local addr")
+    }
+
+    /// UDP: sends and receives on a fresh socket from now on; the old one
+    /// closes (what a NAT rebinding looks like from the server). Returns
+    /// the new source address. TCP: unsupported.
+    pub(crate) fn rebind(&self) -> io::Result<SocketAddr> {
+        match self {
+            Wire::Udp(u) => {
+                let s = UdpSocket::bind("127.0.0.1:0")?;
+                s.set_read_timeout(Some(POLL))?;
+                let addr = s.local_addr()?;
+                *lock(&u.socket) = Arc::new(s);
+                Ok(addr)
+            }
+            Wire::Tcp(_) => Err(io::Error::from(io::ErrorKind::Unsupported)),
+        }
     }
 
     /// True for TCP: no retransmissions (RFC 3261 §17.1.1.2, §17.1.2.2).
@@ -123,12 +168,12 @@ impl Wire {
         bytes: &[u8],
     ) -> io::Result<SocketAddr> {
         match self {
-            Wire::Udp(s) => {
+            Wire::Udp(u) => {
                 let dest = match peer {
                     Peer::Udp(a) => a,
                     Peer::Server | Peer::Tcp(_) => server,
                 };
-                s.send_to(bytes, dest)?;
+                u.socket().send_to(bytes, dest)?;
                 Ok(dest)
             }
             Wire::Tcp(t) => {
@@ -199,11 +244,13 @@ impl TcpWire {
 }
 
 fn udp_loop(engine: &Arc<Engine>) {
-    let Wire::Udp(socket) = &engine.wire else {
+    let Wire::Udp(udp) = &engine.wire else {
         return;
     };
     let mut buf = vec![0u8; 65_536];
     while !engine.shutdown.load(Ordering::SeqCst) {
+        // Taken again each round: a rebind swaps it.
+        let socket = udp.socket();
         match socket.recv_from(&mut buf) {
             Ok((n, from)) => engine.receive(&buf[..n], Peer::Udp(from)),
             // Timeouts let the loop see the flag; ICMP errors are not fatal.

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 mod bad_input;
 mod decisions;
+mod dialog_rules;
 mod discovery;
+mod forgery;
 mod races;
 mod variety;
 
@@ -62,7 +64,7 @@ struct Scene {
     a: Phone,
     b: Phone,
     /// R's phone (kept registered for the scene's life).
-    _r: Phone,
+    r: Phone,
     a_call: Call,
     r_call: Call,
     a_rtp: RtpStream,
@@ -127,7 +129,7 @@ impl Scene {
             baton,
             a,
             b,
-            _r: r,
+            r,
             a_call,
             r_call,
             a_rtp,

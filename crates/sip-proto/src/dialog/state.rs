@@ -157,9 +157,15 @@ impl Dialog {
         self.state = DialogState::Terminated;
     }
 
-    /// Checks a request from the peer (§12.2.2) and takes its CSeq and, for
-    /// a target refresh (re-INVITE, UPDATE), its Contact. ACK and CANCEL
-    /// reuse a CSeq and are not checked.
+    /// Checks a request from the peer (§12.2.2) and takes its CSeq. ACK and
+    /// CANCEL reuse a CSeq and are not checked.
+    ///
+    /// A target refresh request (re-INVITE, UPDATE) does not move the
+    /// remote target here: only an accepted one does (§12.2.2: the target
+    /// is replaced "if the request is accepted"), so the UA calls
+    /// [`Dialog::accept_target_refresh`] when it answers it with a 2xx. A
+    /// refused re-INVITE (`488`, `491`, `403` …) leaves the dialog where it
+    /// was.
     pub fn receive_request(&mut self, request: &Message) -> Result<(), DialogError> {
         if DialogId::of_incoming_request(request).as_ref() != Some(&self.id) {
             return Err(DialogError::WrongDialog);
@@ -177,10 +183,19 @@ impl Dialog {
             }
         }
         self.remote_seq = Some(cseq.seq);
-        if matches!(cseq.method, Method::INVITE | Method::UPDATE) {
+        Ok(())
+    }
+
+    /// The peer's target refresh request (re-INVITE, UPDATE) was accepted
+    /// (answered 2xx): its Contact becomes the remote target (§12.2.2).
+    /// Other methods change nothing.
+    pub fn accept_target_refresh(&mut self, request: &Message) {
+        let refreshes = request
+            .method()
+            .is_some_and(|m| *m == Method::INVITE || *m == Method::UPDATE);
+        if refreshes {
             self.refresh_target(request);
         }
-        Ok(())
     }
 
     /// Takes the Contact of a target-refresh request or its 2xx.
@@ -341,8 +356,12 @@ mod tests {
             )
             .expect("parses")
         };
-        d.receive_request(&reinvite(5, "sip:bob@192.0.2.9:5070"))
-            .expect("in order");
+        let moved = reinvite(5, "sip:bob@192.0.2.9:5070");
+        d.receive_request(&moved).expect("in order");
+        // Not accepted yet: the target stays (a refused re-INVITE must not
+        // move it).
+        assert_eq!(d.remote_target().to_string(), "sip:bob@192.0.2.2:5064");
+        d.accept_target_refresh(&moved);
         assert_eq!(d.remote_target().to_string(), "sip:bob@192.0.2.9:5070");
         assert_eq!(
             d.receive_request(&reinvite(4, "sip:bob@192.0.2.9:5070")),
