@@ -77,7 +77,7 @@ struct Scene {
 impl Drop for Scene {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            for phone in [&self.a, &self.b, &self._r] {
+            for phone in [&self.a, &self.b, &self.r] {
                 eprintln!("---- {}'s ladder\n{}", phone.name(), phone.ladder());
             }
             eprintln!("---- baton's stderr");
