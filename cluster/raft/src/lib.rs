@@ -164,6 +164,7 @@ mod batcher;
 mod call_table;
 mod cluster_node;
 pub mod codec;
+mod health;
 mod command;
 mod id;
 mod log_store;
@@ -185,6 +186,7 @@ pub use cluster_node::{
     DEFAULT_DATA_DIR, LOG_FILE, SNAPSHOT_DIR,
 };
 pub use codec::CodecError;
+pub use health::{LogFault, LogHealth};
 pub use command::{
     AbandonReason, Command, DialogRecord, EndReason, HandoverDecision, LegRole, LegUpdate,
     MediaRecord, Proposal,
