@@ -96,12 +96,10 @@ impl LogHealth {
             if !replace {
                 return false;
             }
-            match self.0.compare_exchange(
-                current,
-                fault as u8,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
+            match self
+                .0
+                .compare_exchange(current, fault as u8, Ordering::AcqRel, Ordering::Acquire)
+            {
                 Ok(_) => {
                     metrics::counter!(m::LOG_FAULTS, "fault" => fault.as_str()).increment(1);
                     metrics::gauge!(m::LOG_HEALTHY).set(0.0);
@@ -135,16 +133,26 @@ mod tests {
         let h = LogHealth::new();
         assert!(h.is_healthy());
         assert!(h.mark(LogFault::ProposalFailed));
-        assert!(!h.mark(LogFault::ProposalFailed), "no change, no second log line");
+        assert!(
+            !h.mark(LogFault::ProposalFailed),
+            "no change, no second log line"
+        );
         h.committed();
         assert!(h.is_healthy());
         assert!(h.mark(LogFault::ProposalFailed));
         assert!(h.mark(LogFault::Stopped), "sticky replaces transient");
         assert!(!h.mark(LogFault::ProposalFailed));
-        assert!(!h.mark(LogFault::QueueOverflow), "the first sticky fault stays");
+        assert!(
+            !h.mark(LogFault::QueueOverflow),
+            "the first sticky fault stays"
+        );
         h.committed();
         assert_eq!(h.fault(), Some(LogFault::Stopped));
         let clone = h.clone();
-        assert_eq!(clone.fault(), Some(LogFault::Stopped), "clones share the flag");
+        assert_eq!(
+            clone.fault(),
+            Some(LogFault::Stopped),
+            "clones share the flag"
+        );
     }
 }

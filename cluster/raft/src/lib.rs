@@ -164,8 +164,8 @@ mod batcher;
 mod call_table;
 mod cluster_node;
 pub mod codec;
-mod health;
 mod command;
+mod health;
 mod id;
 mod log_store;
 pub mod metrics;
@@ -186,11 +186,11 @@ pub use cluster_node::{
     DEFAULT_DATA_DIR, LOG_FILE, SNAPSHOT_DIR,
 };
 pub use codec::CodecError;
-pub use health::{LogFault, LogHealth};
 pub use command::{
     AbandonReason, Command, DialogRecord, EndReason, HandoverDecision, LegRole, LegUpdate,
     MediaRecord, Proposal,
 };
+pub use health::{LogFault, LogHealth};
 pub use id::{CallId, HandoverId, NodeId};
 pub use log_store::{LogReader, LogStore, StoreError, WriterHandle, MAX_BATCH};
 pub use network::{OneNode, PeerError, PeerNetwork, RaftReply, RaftRpc, RpcKind};

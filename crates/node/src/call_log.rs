@@ -599,7 +599,11 @@ mod tests {
         for n in 0..3 {
             log.call_created(CallNumber(n), "sip:a@x", "sip:b@x");
         }
-        assert_eq!(gate.admit(), Err(LogUnavailable::Backlog), "pushes back before full");
+        assert_eq!(
+            gate.admit(),
+            Err(LogUnavailable::Backlog),
+            "pushes back before full"
+        );
         log.call_created(CallNumber(3), "sip:a@x", "sip:b@x");
         // Full: the next command of a call already up is not dropped
         // silently: the log is marked, and a notified one answers false.
@@ -609,7 +613,13 @@ mod tests {
             Err(LogUnavailable::Fault(raft::LogFault::QueueOverflow))
         );
         let (tx, mut rx) = mpsc::unbounded_channel();
-        log.handover_requested(CallNumber(1), HandoverNumber(1), LegIndex(1), "x", done(&tx));
+        log.handover_requested(
+            CallNumber(1),
+            HandoverNumber(1),
+            LegIndex(1),
+            "x",
+            done(&tx),
+        );
         assert!(!next(&mut rx).await);
         // Sticky: the queue drains, the table has diverged, the gate stays
         // shut until a restart.

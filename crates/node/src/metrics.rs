@@ -116,7 +116,6 @@ pub fn count_message(direction: &'static str, message: &sip_message::Message) {
         .increment(1);
 }
 
-
 /// `baton_http_connections_total{outcome}`: connections to the metrics
 /// listener by how they ended: `closed` (by the client, or after a
 /// response), `over_cap` (refused at once, `metrics.max_connections`
@@ -496,7 +495,13 @@ mod tests {
                 "{peer}"
             );
         }
-        for peer in ["10.0.0.1", "192.0.2.7", "::ffff:10.0.0.1", "2001:db8::1", "0.0.0.0"] {
+        for peer in [
+            "10.0.0.1",
+            "192.0.2.7",
+            "::ffff:10.0.0.1",
+            "2001:db8::1",
+            "0.0.0.0",
+        ] {
             assert_eq!(
                 admin_access(ip(peer), None, Some(b"Bearer anything")),
                 AdminAccess::NotLoopback,
@@ -519,7 +524,10 @@ mod tests {
                 AdminAccess::Granted,
                 "the scheme is case-insensitive"
             );
-            assert_eq!(admin_access(peer, Some(&t), None), AdminAccess::MissingToken);
+            assert_eq!(
+                admin_access(peer, Some(&t), None),
+                AdminAccess::MissingToken
+            );
             assert_eq!(
                 admin_access(peer, Some(&t), Some(b"Basic czNjcmV0")),
                 AdminAccess::MissingToken
@@ -550,9 +558,14 @@ mod tests {
         let missing = AdminToken::read(Path::new("/nonexistent/baton/admin.token"))
             .expect_err("missing file");
         assert!(
-            missing.to_string().contains("/nonexistent/baton/admin.token"),
+            missing
+                .to_string()
+                .contains("/nonexistent/baton/admin.token"),
             "{missing}"
         );
-        assert!(!format!("{:?}", token("abc")).contains("abc"), "never printed");
+        assert!(
+            !format!("{:?}", token("abc")).contains("abc"),
+            "never printed"
+        );
     }
 }

@@ -93,9 +93,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         connection_timeout: config.metrics.connection_timeout,
         token: admin_token,
     };
-    let (metrics_addr, _metrics_task) = m::serve(config.metrics.listen, endpoints, listener_options)
-        .await
-        .with_context(|| format!("metrics listener {}", config.metrics.listen))?;
+    let (metrics_addr, _metrics_task) =
+        m::serve(config.metrics.listen, endpoints, listener_options)
+            .await
+            .with_context(|| format!("metrics listener {}", config.metrics.listen))?;
 
     let mut transport_config =
         TransportConfig::new(config.sip.listen.iter().map(|l| l.0).collect());

@@ -127,7 +127,11 @@ fn a_full_disk_turns_new_work_away_keeps_calls_up_and_loses_nothing_committed() 
         reason.starts_with("not ready: the call log cannot commit") && reason.lines().count() == 1,
         "{reason:?}"
     );
-    assert_eq!(get(baton.metrics, "/healthz", None).status, 200, "still alive");
+    assert_eq!(
+        get(baton.metrics, "/healthz", None).status,
+        200,
+        "still alive"
+    );
 
     // A new call: 503 with Retry-After, and bob's phone does not ring.
     let outgoing = alice.call("sip:bob@example.test", Some(RtpStream::loopback().sdp()));

@@ -132,7 +132,49 @@ fn a_slow_or_idle_client_is_cut_off_after_the_header_timeout() {
         "the idle kept-alive connection is closed"
     );
     let counted = wait_until(T, || {
-        series(&baton, "baton_http_connections_total{outcome=\"header_timeout\"}") >= 2.0
+        series(
+            &baton,
+            "baton_http_connections_total{outcome=\"header_timeout\"}",
+        ) >= 2.0
     });
     assert!(counted, "both cut-offs counted");
+}
+
+#[test]
+fn a_connection_is_closed_at_its_deadline_whatever_it_does() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let baton = Baton::start_toml(&config(
+        "127.0.0.1:0",
+        "header_timeout = \"30s\"\nconnection_timeout = \"1s\"\n",
+        data.path(),
+        "",
+    ));
+    // A client that keeps asking on one connection: served, then cut off
+    // at the deadline rather than kept forever.
+    let mut s = TcpStream::connect_timeout(&baton.metrics, T).expect("connect");
+    s.set_read_timeout(Some(T)).expect("timeout");
+    let started = Instant::now();
+    let mut served = 0;
+    let mut buf = [0u8; 4096];
+    while started.elapsed() < Duration::from_secs(10) {
+        if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: baton\r\n\r\n")
+            .is_err()
+        {
+            break;
+        }
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => served += 1,
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(served >= 1, "served before the deadline");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "closed at the deadline"
+    );
+    let counted = wait_until(T, || {
+        series(&baton, "baton_http_connections_total{outcome=\"deadline\"}") >= 1.0
+    });
+    assert!(counted, "the deadline counted");
 }

@@ -188,8 +188,12 @@ fn calls_answers_on_loopback_without_a_token_and_shows_no_dialog_ids() {
     // What the operator needs is there.
     let call = &listed[0];
     assert_eq!(call["state"], "confirmed", "{call}");
-    assert!(call["caller_aor"].as_str().is_some_and(|a| a.contains("alice")));
-    assert!(call["callee_aor"].as_str().is_some_and(|a| a.contains("bob")));
+    assert!(call["caller_aor"]
+        .as_str()
+        .is_some_and(|a| a.contains("alice")));
+    assert!(call["callee_aor"]
+        .as_str()
+        .is_some_and(|a| a.contains("bob")));
     assert!(call["created_at_ms"].as_u64().is_some_and(|t| t > 0));
 
     // Nothing that lets a reader act on either dialog: the test agent knows
@@ -216,7 +220,13 @@ fn calls_answers_on_loopback_without_a_token_and_shows_no_dialog_ids() {
             "relay port {port} in {body}"
         );
     }
-    for key in ["call_id", "local_tag", "remote_tag", "remote_target", "relay_port"] {
+    for key in [
+        "call_id",
+        "local_tag",
+        "remote_tag",
+        "remote_target",
+        "relay_port",
+    ] {
         assert!(!values.iter().any(|v| v == key), "{key} in {body}");
     }
     // The phones' own addresses (remote targets) are not listed either.

@@ -62,7 +62,14 @@ impl Netns {
         let _ = ip(&["link", "delete", &guard.host_if]);
         ok(&["netns", "add", &guard.name]);
         ok(&[
-            "link", "add", &guard.host_if, "type", "veth", "peer", "name", &peer_if,
+            "link",
+            "add",
+            &guard.host_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &peer_if,
         ]);
         ok(&["link", "set", &peer_if, "netns", &guard.name]);
         ok(&[
@@ -78,7 +85,13 @@ impl Netns {
             all.extend_from_slice(args);
             ok(&all);
         };
-        inside(&["addr", "add", &format!("{}/30", guard.peer), "dev", &peer_if]);
+        inside(&[
+            "addr",
+            "add",
+            &format!("{}/30", guard.peer),
+            "dev",
+            &peer_if,
+        ]);
         inside(&["link", "set", &peer_if, "up"]);
         inside(&["link", "set", "lo", "up"]);
         guard
@@ -93,7 +106,9 @@ impl Netns {
             to.port()
         );
         let out = Command::new("timeout")
-            .args(["10", "ip", "netns", "exec", &self.name, "bash", "-c", &script])
+            .args([
+                "10", "ip", "netns", "exec", &self.name, "bash", "-c", &script,
+            ])
             .output()
             .expect("run a client in the namespace");
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -124,12 +139,7 @@ fn without_a_token_a_client_off_loopback_is_refused_403() {
     }
     let ns = Netns::create();
     let data = tempfile::tempdir().expect("tempdir");
-    let baton = Baton::start_toml(&config(
-        &format!("{}:0", ns.host),
-        "",
-        data.path(),
-        "",
-    ));
+    let baton = Baton::start_toml(&config(&format!("{}:0", ns.host), "", data.path(), ""));
     assert_eq!(baton.metrics.ip(), std::net::IpAddr::V4(ns.host));
 
     // From the other host: the anonymous endpoints answer, /calls does not.
