@@ -424,6 +424,12 @@ impl ClusterNode {
         }
     }
 
+    /// Whether a leader is known now (this node or another): without one
+    /// nothing can be committed, and the node is not ready.
+    pub fn has_leader(&self) -> bool {
+        self.raft.metrics().borrow().current_leader.is_some()
+    }
+
     /// Whether this node leads now.
     pub fn is_leader(&self) -> bool {
         let m = self.raft.metrics();

@@ -70,15 +70,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let raft_log = Arc::new(crate::call_log::RaftCallLog::start(cluster.clone()));
     let healthy = Arc::new(AtomicBool::new(true));
-    // Ready: the log takes writes and the node is not stopping.
+    // Ready: the log takes writes, the cluster has a leader, and the node
+    // is not stopping.
     let ready: m::ReadyCheck = {
         let gate = raft_log.gate();
         let healthy = healthy.clone();
+        let cluster = cluster.clone();
         Arc::new(move || {
             if !healthy.load(Ordering::Relaxed) {
                 return Err("draining".into());
             }
-            gate.admit().map_err(|e| e.to_string())
+            gate.admit().map_err(|e| e.to_string())?;
+            if !cluster.has_leader() {
+                return Err("the cluster has no leader".into());
+            }
+            Ok(())
         })
     };
     let endpoints = m::Endpoints {

@@ -149,6 +149,14 @@ fn a_full_disk_turns_new_work_away_keeps_calls_up_and_loses_nothing_committed() 
     assert!(a_rtp.wait_more_packets(25, T), "alice still hears bob");
     assert!(b_rtp.wait_more_packets(25, T), "bob still hears alice");
 
+    // Signalling of the call up still works; its end cannot be written,
+    // and that is counted, never silent.
+    assert_eq!(a_call.bye().expect("alice hangs up"), 200);
+    assert!(
+        baton.wait_metric("baton_raft_commands_dropped_total", &[], 1.0) >= 1.0,
+        "the command the log could not take is counted"
+    );
+
     // Space again, and a restart on the same directory: the committed call
     // is there, and the node is ready.
     std::fs::remove_file(&filler).expect("free the space");
@@ -164,7 +172,6 @@ fn a_full_disk_turns_new_work_away_keeps_calls_up_and_loses_nothing_committed() 
     assert_eq!(readyz(&baton), (200, "ready\n".to_string()));
     a_rtp.stop();
     b_rtp.stop();
-    drop(a_call);
     drop(extra_calls);
     drop(baton);
     drop(tmpfs);
