@@ -396,6 +396,39 @@ fn transport_label(transport: &str) -> &'static str {
     }
 }
 
+/// A device as `/calls` names it: its Contact (the requester) or remote
+/// target (the decider) cut to `scheme:user@host`, without the port and
+/// parameters that would make it a target to send requests to; the node's
+/// own labels (`baton (timeout)`) as they are, anything else `unknown`.
+fn device_label(uri: &str) -> String {
+    let uri = uri.trim().trim_start_matches('<');
+    if matches!(uri, "baton (timeout)" | "original device") {
+        return uri.to_string();
+    }
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return "unknown".into();
+    };
+    if !scheme.eq_ignore_ascii_case("sip") && !scheme.eq_ignore_ascii_case("sips") {
+        return "unknown".into();
+    }
+    let end = rest.find([';', '?', '>']).unwrap_or(rest.len());
+    let rest = &rest[..end];
+    let (user, hostport) = match rest.rsplit_once('@') {
+        Some((user, hostport)) => (Some(user), hostport),
+        None => (None, rest),
+    };
+    let host = if let Some(v6) = hostport.strip_prefix('[') {
+        format!("[{}]", v6.split(']').next().unwrap_or_default())
+    } else {
+        hostport.split(':').next().unwrap_or_default().to_string()
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    match user {
+        Some(user) => format!("{scheme}:{user}@{host}"),
+        None => format!("{scheme}:{host}"),
+    }
+}
+
 /// One handover attempt of `GET /calls`: who asked, who decided what, and
 /// how it ended (swapped, abandoned, or still `pending`).
 fn handover_json(h: &HandoverRecord, pending: bool) -> serde_json::Value {
@@ -420,12 +453,12 @@ fn handover_json(h: &HandoverRecord, pending: bool) -> serde_json::Value {
             LegRole::Caller => "caller",
             LegRole::Callee => "callee",
         },
-        "requested_by": h.requested_by,
+        "requested_by": device_label(&h.requested_by),
         "requested_at_ms": h.requested_at_ms,
         "node": h.node.0,
         "pending": pending,
         "decision": decision,
-        "decided_by": h.decided.as_ref().map(|d| d.decided_by.as_str()),
+        "decided_by": h.decided.as_ref().map(|d| device_label(&d.decided_by)),
         "decided_at_ms": h.decided.as_ref().map(|d| d.at_ms),
         "swapped": h.swapped_at_ms.is_some(),
         "swapped_at_ms": h.swapped_at_ms,
@@ -581,6 +614,26 @@ mod tests {
             cluster.shutdown().await.expect("shutdown");
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn devices_are_named_without_port_or_parameters() {
+        for (uri, label) in [
+            ("sip:alice@192.0.2.7:5062", "sip:alice@192.0.2.7"),
+            (
+                "<sip:alice@192.0.2.7:5062;transport=tcp>",
+                "sip:alice@192.0.2.7",
+            ),
+            ("sips:bob@[2001:db8::1]:5061;ob", "sips:bob@[2001:db8::1]"),
+            ("sip:192.0.2.9:5060", "sip:192.0.2.9"),
+            ("SIP:carol@example.com?subject=x", "sip:carol@example.com"),
+            ("baton (timeout)", "baton (timeout)"),
+            ("original device", "original device"),
+            ("tel:+15551234", "unknown"),
+            ("", "unknown"),
+        ] {
+            assert_eq!(device_label(uri), label, "{uri}");
+        }
     }
 
     #[tokio::test(flavor = "current_thread")]
