@@ -1,6 +1,7 @@
 //! Fail closed on the log: the node's `data_dir` is a small tmpfs (this
 //! test's own, unmounted on every exit path), filled while a call is up.
-//! Once the log cannot commit, `/readyz` is `503`, a new call gets `503`
+//! Once the log cannot commit, `/readyz` is `503`, a new call and a new
+//! pull get `503`
 //! with `Retry-After`, the call already up keeps its media, and after the
 //! space is freed and the node restarted on the same directory, the call
 //! committed before is still in `/calls`. Needs root (mount); skipped with
@@ -142,7 +143,14 @@ fn a_full_disk_turns_new_work_away_keeps_calls_up_and_loses_nothing_committed() 
         "{refusal:?}"
     );
     assert!(bob.wait_incoming(Duration::from_millis(300)).is_err());
-    assert!(baton.wait_metric("baton_raft_refused_total", &["log_stopped"], 1.0) >= 1.0);
+    // A pull (alice's second device dials the feature code): 503 too.
+    let alice_desk = registered(&baton, "alice", "wonderland");
+    let pull = alice_desk.call("sip:*11@example.test", Some(RtpStream::loopback().sdp()));
+    assert_eq!(pull.wait_final(T).expect("final"), 503);
+    assert!(pull
+        .final_response()
+        .is_some_and(|r| r.header(&HeaderName::RetryAfter).is_some()));
+    assert!(baton.wait_metric("baton_raft_refused_total", &["log_stopped"], 2.0) >= 2.0);
     assert_eq!(baton.metric_sum("baton_raft_log_healthy", &[]), 0.0);
 
     // The call up keeps its media, both ways.
