@@ -1,11 +1,10 @@
 //! Fail closed on the log: the node's `data_dir` is a small tmpfs (this
 //! test's own, unmounted on every exit path), filled while a call is up.
 //! Once the log cannot commit, `/readyz` is `503`, a new call and a new
-//! pull get `503`
-//! with `Retry-After`, the call already up keeps its media, and after the
-//! space is freed and the node restarted on the same directory, the call
-//! committed before is still in `/calls`. Needs root (mount); skipped with
-//! a reason otherwise.
+//! pull get `503` with `Retry-After`, the call already up keeps its media,
+//! and after the space is freed and the node restarted on the same
+//! directory, the call committed before is still in `/calls`. Needs root
+//! (mount); skipped with a reason otherwise.
 
 use super::{call_with_media, calls, config, get, registered, wait_confirmed_calls, wait_until, T};
 use baton_system_tests::ua::RtpStream;
