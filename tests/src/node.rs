@@ -67,6 +67,16 @@ impl Baton {
         Self::start_with_file(&bin, &path, dir)
     }
 
+    /// Starts a node on a whole configuration, written as is: the caller
+    /// names every listener (ephemeral ports, so that the node prints them)
+    /// and `[cluster] data_dir`.
+    pub fn start_toml(config: &str) -> Baton {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("baton.toml");
+        std::fs::write(&path, config).expect("write config");
+        Self::start_with_file(&baton_bin(), &path, dir)
+    }
+
     fn start_with_file(
         bin: &std::path::Path,
         path: &std::path::Path,

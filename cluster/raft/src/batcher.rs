@@ -15,7 +15,14 @@
 //! commands each caller sends about a call are applied in its order.
 //!
 //! A full queue is refused at once ([`EnqueueError::Full`]) rather than
-//! grown, so that the node can turn new calls away under overload.
+//! grown, so that the node can turn new calls away under overload. Before
+//! it is full, past its high-water mark ([`BatchSender::is_backlogged`]),
+//! the node already turns new work away, so that the commands of calls
+//! already up still find room.
+//!
+//! A batch that is not committed marks the cluster node's [`LogHealth`]
+//! (sticky when Raft stopped: a storage error), and a committed one clears
+//! a transient mark.
 //!
 //! A caller that must act only once its command is committed (a handover
 //! step) queues it with [`BatchSender::try_send_notified`]: the command
@@ -31,6 +38,7 @@ use tokio::sync::mpsc;
 use crate::call_table::ApplyResult;
 use crate::cluster_node::{write_batch, ProposeError};
 use crate::command::Command;
+use crate::health::{LogFault, LogHealth};
 use crate::metrics as m;
 use crate::TypeConfig;
 
@@ -172,6 +180,9 @@ impl BatcherReport {
 #[derive(Clone)]
 pub struct BatchSender {
     tx: mpsc::Sender<Queued>,
+    /// Queued commands at which [`BatchSender::is_backlogged`] turns true.
+    high_water: usize,
+    health: LogHealth,
 }
 
 impl std::fmt::Debug for BatchSender {
@@ -179,6 +190,8 @@ impl std::fmt::Debug for BatchSender {
         f.debug_struct("BatchSender")
             .field("queued", &self.queued())
             .field("closed", &self.is_closed())
+            .field("high_water", &self.high_water)
+            .field("fault", &self.health.fault())
             .finish()
     }
 }
@@ -240,22 +253,50 @@ impl BatchSender {
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()
     }
+
+    /// Whether the queue has reached its high-water mark (three quarters
+    /// of [`BatcherOptions::capacity`]): the log is falling behind, and new
+    /// work (a new call) should be refused now, while the commands of the
+    /// work already admitted still find room.
+    pub fn is_backlogged(&self) -> bool {
+        self.queued() >= self.high_water
+    }
+
+    /// The health of the log this batcher writes to (shared with its
+    /// [`crate::ClusterNode`]).
+    pub fn health(&self) -> &LogHealth {
+        &self.health
+    }
+}
+
+/// The high-water mark of a queue of `capacity`: three quarters of it, at
+/// least one.
+fn high_water(capacity: usize) -> usize {
+    (capacity - capacity / 4).max(1)
 }
 
 /// Starts the batcher task on the current runtime.
 pub(crate) fn spawn(
     raft: Raft<TypeConfig>,
     options: BatcherOptions,
+    health: LogHealth,
 ) -> (BatchSender, tokio::task::JoinHandle<BatcherReport>) {
-    let (tx, rx) = mpsc::channel(options.capacity.max(1));
-    let task = tokio::spawn(run(raft, rx, options.max_batch.max(1)));
-    (BatchSender { tx }, task)
+    let capacity = options.capacity.max(1);
+    let (tx, rx) = mpsc::channel(capacity);
+    let task = tokio::spawn(run(raft, rx, options.max_batch.max(1), health.clone()));
+    let sender = BatchSender {
+        tx,
+        high_water: high_water(capacity),
+        health,
+    };
+    (sender, task)
 }
 
 async fn run(
     raft: Raft<TypeConfig>,
     mut rx: mpsc::Receiver<Queued>,
     max_batch: usize,
+    health: LogHealth,
 ) -> BatcherReport {
     let mut report = BatcherReport::default();
     let mut batch = Vec::with_capacity(max_batch);
@@ -275,6 +316,7 @@ async fn run(
         let count = commands.len() as u64;
         match write_batch(&raft, commands).await {
             Ok(results) => {
+                health.committed();
                 report.batches += 1;
                 report.committed += count;
                 report.rejected += results.iter().filter(|r| r.is_err()).count() as u64;
@@ -283,11 +325,14 @@ async fn run(
                 }
             }
             Err(e) => {
-                let why = if matches!(e, ProposeError::Stopped(_)) {
-                    NotCommitted::Stopped
+                let (why, fault) = if matches!(e, ProposeError::Stopped(_)) {
+                    (NotCommitted::Stopped, LogFault::Stopped)
                 } else {
-                    NotCommitted::ProposalFailed
+                    (NotCommitted::ProposalFailed, LogFault::ProposalFailed)
                 };
+                // Before the callers hear `false`: whoever reacts to it
+                // sees the log marked.
+                health.mark(fault);
                 for (_, notify) in notifies.drain(..) {
                     notify.call(Err(why));
                 }

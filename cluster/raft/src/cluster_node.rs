@@ -16,6 +16,7 @@ use openraft::{BasicNode, Config, ConfigError, Raft, ServerState, SnapshotPolicy
 use crate::batcher::{self, BatchSender, BatcherOptions, BatcherReport};
 use crate::call_table::{ApplyResult, CallTable};
 use crate::command::{Command, Proposal};
+use crate::health::{LogFault, LogHealth};
 use crate::id::NodeId;
 use crate::log_store::{LogStore, StoreError, WriterHandle};
 use crate::metrics::{self as m, record_raft_metrics};
@@ -171,6 +172,7 @@ pub struct ClusterNode {
     applied: SharedApplied,
     writer: WriterHandle,
     metrics_task: tokio::task::JoinHandle<()>,
+    health: LogHealth,
 }
 
 impl fmt::Debug for ClusterNode {
@@ -241,13 +243,15 @@ impl ClusterNode {
                 return Err(e.into());
             }
         };
-        let metrics_task = tokio::spawn(mirror_metrics(raft.metrics()));
+        let health = LogHealth::new();
+        let metrics_task = tokio::spawn(mirror_metrics(raft.metrics(), health.clone()));
         let node = ClusterNode {
             id: options.node_id,
             raft,
             applied,
             writer,
             metrics_task,
+            health,
         };
         match node.become_ready(&options).await {
             Ok(()) => Ok(node),
@@ -353,7 +357,15 @@ impl ClusterNode {
         &self,
         options: BatcherOptions,
     ) -> (BatchSender, tokio::task::JoinHandle<BatcherReport>) {
-        batcher::spawn(self.raft.clone(), options)
+        batcher::spawn(self.raft.clone(), options, self.health.clone())
+    }
+
+    /// Whether the log takes writes: marked when Raft stops on a storage
+    /// error (seen in openraft's `running_state`), when a batch is not
+    /// committed, or by the node (a command it could not queue). Shared
+    /// with every batcher of this node.
+    pub fn health(&self) -> &LogHealth {
+        &self.health
     }
 
     /// Runs `f` on this node's call table. It sees every command this node
@@ -410,6 +422,12 @@ impl ClusterNode {
                 return Ok(covered);
             }
         }
+    }
+
+    /// Whether a leader is known now (this node or another): without one
+    /// nothing can be committed, and the node is not ready.
+    pub fn has_leader(&self) -> bool {
+        self.raft.metrics().borrow().current_leader.is_some()
     }
 
     /// Whether this node leads now.
@@ -505,13 +523,28 @@ async fn stop_writer(writer: &WriterHandle) {
 }
 
 /// Mirrors openraft's metrics into the `baton_raft_*` gauges until Raft
-/// stops.
+/// stops, and marks the log's health once openraft reports that it stopped
+/// on a fatal error (a storage error: the log cannot be written again). The
+/// task is aborted before a clean shutdown, so a shutdown is not a fault.
 async fn mirror_metrics(
     mut rx: tokio::sync::watch::Receiver<openraft::RaftMetrics<NodeId, BasicNode>>,
+    health: LogHealth,
 ) {
     loop {
-        record_raft_metrics(&rx.borrow_and_update());
+        let stopped = {
+            let m = rx.borrow_and_update();
+            record_raft_metrics(&m);
+            m.running_state.as_ref().err().map(|e| e.to_string())
+        };
+        if let Some(error) = stopped {
+            if health.mark(LogFault::Stopped) {
+                tracing::error!(%error, "Raft stopped: the call log cannot be written; refusing new calls");
+            }
+        }
         if rx.changed().await.is_err() {
+            if health.mark(LogFault::Stopped) {
+                tracing::error!("Raft stopped: the call log cannot be written; refusing new calls");
+            }
             return;
         }
     }

@@ -165,6 +165,7 @@ mod call_table;
 mod cluster_node;
 pub mod codec;
 mod command;
+mod health;
 mod id;
 mod log_store;
 pub mod metrics;
@@ -189,6 +190,7 @@ pub use command::{
     AbandonReason, Command, DialogRecord, EndReason, HandoverDecision, LegRole, LegUpdate,
     MediaRecord, Proposal,
 };
+pub use health::{LogFault, LogHealth};
 pub use id::{CallId, HandoverId, NodeId};
 pub use log_store::{LogReader, LogStore, StoreError, WriterHandle, MAX_BATCH};
 pub use network::{OneNode, PeerError, PeerNetwork, RaftReply, RaftRpc, RpcKind};

@@ -33,6 +33,20 @@ pub const LAST_APPLIED_INDEX: &str = "baton_raft_last_applied_index";
 /// `baton_raft_is_leader`: 1 while this node leads, else 0.
 pub const IS_LEADER: &str = "baton_raft_is_leader";
 
+/// `baton_raft_log_healthy`: 1 while the log takes writes, 0 while a
+/// [`crate::LogFault`] holds. Gauge.
+pub const LOG_HEALTHY: &str = "baton_raft_log_healthy";
+/// `baton_raft_log_faults_total{fault}`: times the log was marked unable to
+/// commit, by fault (`log_stopped`, `proposal_failed`, `queue_overflow`).
+pub const LOG_FAULTS: &str = "baton_raft_log_faults_total";
+/// `baton_raft_commands_dropped_total{kind}`: commands the node could not
+/// queue for the batcher (`kind`: `plain` or `notified`), each one a
+/// divergence between the calls and the table.
+pub const COMMANDS_DROPPED: &str = "baton_raft_commands_dropped_total";
+/// `baton_raft_refused_total{reason}`: new work (calls, pulls) the node
+/// refused with `503` because of the log (`backlog` or a fault's name).
+pub const REFUSED: &str = "baton_raft_refused_total";
+
 /// Registers the descriptions of this crate's metrics. Call once at
 /// startup, after installing the recorder.
 pub fn describe_metrics() {
@@ -59,6 +73,18 @@ pub fn describe_metrics() {
         "Index of the last Raft log entry applied to the call table"
     );
     metrics::describe_gauge!(IS_LEADER, "1 while this node is the Raft leader");
+    metrics::describe_gauge!(LOG_HEALTHY, "1 while the call log takes writes");
+    metrics::describe_counter!(LOG_FAULTS, "Times the call log was marked unable to commit");
+    metrics::describe_counter!(
+        COMMANDS_DROPPED,
+        "Call commands that could not be queued for the log"
+    );
+    metrics::describe_counter!(
+        REFUSED,
+        "New calls and pulls refused with 503 because of the log"
+    );
+    metrics::counter!(COMMANDS_DROPPED, "kind" => "plain").absolute(0);
+    metrics::counter!(REFUSED, "reason" => "backlog").absolute(0);
 }
 
 /// Mirrors openraft's metrics into the gauges.

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use baton_raft::{
     AbandonReason, ApplyResult, BatcherOptions, BatcherReport, CallTable, ClusterNode, Command,
-    EndReason, EnqueueError, HandoverDecision, HandoverId, LegRole, NodeId, NotCommitted, OneNode,
-    Outcome, Rejection,
+    EndReason, EnqueueError, HandoverDecision, HandoverId, LegRole, LogFault, NodeId, NotCommitted,
+    OneNode, Outcome, Rejection,
 };
 use fixture::{bounded, call_id, confirmed, created, dialog, ended, media, T0};
 
@@ -227,6 +227,10 @@ async fn a_batcher_whose_raft_stopped_reports_what_was_not_written_and_closes() 
         );
         assert!(!report.all_written());
         assert!(sender.is_closed());
+        // The log is marked: the node refuses new work from now on, and
+        // the mark is sticky.
+        assert_eq!(node.health().fault(), Some(LogFault::Stopped));
+        assert_eq!(sender.health().fault(), Some(LogFault::Stopped));
         let late = Command::CallEnded {
             call: call_id(1),
             reason: EndReason::Shutdown,
@@ -448,6 +452,43 @@ async fn notified_commands_hear_of_a_stopped_raft() {
             other => panic!("expected Closed, got {other:?}"),
         }
         assert_eq!(rx.try_recv(), Ok((9, Err(NotCommitted::Closed))));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_queue_past_its_high_water_mark_is_backlogged_before_it_is_full() {
+    bounded(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let node = ClusterNode::open(ME, dir.path(), OneNode)
+            .await
+            .expect("open");
+        let (sender, batcher) = node.batcher(BatcherOptions {
+            max_batch: 4,
+            capacity: 8,
+        });
+        assert!(node.health().is_healthy());
+        // Current-thread runtime: the batcher does not run until we await.
+        for i in 0..5 {
+            sender.try_send(created(i, ME)).expect("queued");
+            assert!(!sender.is_backlogged(), "{i} below the mark");
+        }
+        sender.try_send(created(5, ME)).expect("queued");
+        assert!(sender.is_backlogged(), "6 of 8: at the mark");
+        sender.try_send(created(6, ME)).expect("still room");
+        sender.try_send(created(7, ME)).expect("still room");
+        assert!(matches!(
+            sender.try_send(created(8, ME)),
+            Err(EnqueueError::Full(_))
+        ));
+        drop(sender);
+        let report = batcher.await.expect("batcher");
+        assert_eq!(report.committed, 8);
+        assert!(
+            node.health().is_healthy(),
+            "committed batches keep it healthy"
+        );
+        node.shutdown().await.expect("shutdown");
     })
     .await;
 }

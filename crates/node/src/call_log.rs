@@ -14,7 +14,56 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Queue bound: past it, commands are counted and dropped rather than
 /// growing memory without limit (the batcher writes ~180 k commands/s).
+/// New calls are refused well before (the batcher's high-water mark, three
+/// quarters of it), so that the commands of calls already up find room.
 const QUEUE: usize = 65_536;
+
+/// Why the node refuses new work because of its log (`503` with
+/// `Retry-After`, and `/readyz` down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LogUnavailable {
+    /// The log cannot commit (a storage error, a failed proposal, a
+    /// dropped command).
+    #[error("the call log cannot commit ({0})")]
+    Fault(raft::LogFault),
+    /// The batcher's queue is past its high-water mark.
+    #[error("the call log is falling behind")]
+    Backlog,
+}
+
+impl LogUnavailable {
+    /// A bounded metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            LogUnavailable::Fault(f) => f.as_str(),
+            LogUnavailable::Backlog => "backlog",
+        }
+    }
+}
+
+/// A cheap handle that says whether the log takes new work: the SIP core
+/// asks it before a new call or pull, `/readyz` on every probe.
+#[derive(Debug, Clone)]
+pub struct LogGate {
+    tx: raft::BatchSender,
+}
+
+impl LogGate {
+    /// `Ok` while the log commits and its queue is below the high-water
+    /// mark.
+    pub fn admit(&self) -> Result<(), LogUnavailable> {
+        if let Some(fault) = self.tx.health().fault() {
+            return Err(LogUnavailable::Fault(fault));
+        }
+        if self.tx.is_closed() {
+            return Err(LogUnavailable::Fault(raft::LogFault::Stopped));
+        }
+        if self.tx.is_backlogged() {
+            return Err(LogUnavailable::Backlog);
+        }
+        Ok(())
+    }
+}
 
 /// The log of call state, written in batches (one log entry and one fsync
 /// per batch) by the cluster node's batcher, in the order calls wrote it.
@@ -27,8 +76,13 @@ pub struct RaftCallLog {
 impl RaftCallLog {
     /// Starts the batcher over an open cluster node.
     pub fn start(cluster: Arc<ClusterNode>) -> RaftCallLog {
+        Self::start_with(cluster, QUEUE)
+    }
+
+    /// [`RaftCallLog::start`] with a queue of `capacity` commands.
+    fn start_with(cluster: Arc<ClusterNode>, capacity: usize) -> RaftCallLog {
         let options = raft::BatcherOptions {
-            capacity: QUEUE,
+            capacity,
             ..raft::BatcherOptions::default()
         };
         let (tx, _writer) = cluster.batcher(options);
@@ -38,9 +92,31 @@ impl RaftCallLog {
         }
     }
 
+    /// The gate new work asks (see [`LogGate`]).
+    pub fn gate(&self) -> LogGate {
+        LogGate {
+            tx: self.tx.clone(),
+        }
+    }
+
     fn send(&self, command: Command) {
-        if self.tx.try_send(command).is_err() {
-            metrics::counter!("baton_raft_commands_dropped_total").increment(1);
+        if let Err(e) = self.tx.try_send(command) {
+            self.dropped("plain", &e);
+        }
+    }
+
+    /// A command of a call already admitted could not be queued: the table
+    /// now differs from the calls. Never silent: counted, logged (once per
+    /// change of the log's state, not once per command), and the log is
+    /// marked so that the node takes no new work until it is restarted.
+    fn dropped(&self, kind: &'static str, error: &raft::EnqueueError) {
+        metrics::counter!(raft::metrics::COMMANDS_DROPPED, "kind" => kind).increment(1);
+        let fault = match error {
+            raft::EnqueueError::Full(_) => raft::LogFault::QueueOverflow,
+            raft::EnqueueError::Closed(_) => raft::LogFault::Stopped,
+        };
+        if self.tx.health().mark(fault) {
+            tracing::error!(%error, %fault, "a call command was dropped: the call log is marked unhealthy; new calls are refused until a restart");
         }
     }
 
@@ -64,8 +140,8 @@ impl RaftCallLog {
             done(accepted);
         });
         // On a refusal the notification has already answered `false`.
-        if self.tx.try_send_notified(command, notify).is_err() {
-            metrics::counter!("baton_raft_commands_dropped_total").increment(1);
+        if let Err(e) = self.tx.try_send_notified(command, notify) {
+            self.dropped("notified", &e);
         }
     }
 
@@ -256,22 +332,32 @@ impl CallLog for RaftCallLog {
     }
 }
 
-/// The active calls of the replicated table, as JSON (`GET /calls`).
+/// The active calls of the replicated table, as JSON (`GET /calls`): what
+/// an operator needs (the call's number, the parties' addresses of record,
+/// its state and times, the handover audit trail), and nothing that lets a
+/// reader act on a call. No SIP Call-ID, tag, remote target, relay address
+/// or port: with those anyone could send a BYE, a forged decision or a
+/// re-INVITE into a dialog.
 pub fn active_calls_json(cluster: &ClusterNode) -> String {
     cluster.read(|table| {
         let calls: Vec<serde_json::Value> = table
             .active_calls()
             .map(|c| {
+                // A leg says only that it is confirmed, and over what.
                 let leg = |l: Option<&raft::Leg>| {
                     l.map(|l| {
                         serde_json::json!({
-                            "call_id": l.dialog.sip_call_id,
-                            "local_tag": l.dialog.local_tag,
-                            "remote_tag": l.dialog.remote_tag,
-                            "remote_target": l.dialog.remote_target,
-                            "relay_port": l.media.relay_rtp_port,
+                            "confirmed": true,
+                            "transport": transport_label(&l.dialog.transport),
                         })
                     })
+                };
+                let state = if c.pending_handover.is_some() {
+                    "handover"
+                } else if c.caller.is_some() && c.callee.is_some() {
+                    "confirmed"
+                } else {
+                    "setup"
                 };
                 // The audit trail, oldest first, then the attempt in
                 // progress.
@@ -284,16 +370,63 @@ pub fn active_calls_json(cluster: &ClusterNode) -> String {
                 serde_json::json!({
                     "call": c.call.to_string(),
                     "anchor": c.anchor.0,
+                    "created_at_ms": c.created_at_ms,
+                    "state": state,
                     "caller_aor": c.caller_aor,
                     "callee_aor": c.callee_aor,
                     "caller": leg(c.caller.as_ref()),
                     "callee": leg(c.callee.as_ref()),
+                    "listeners": c.listeners.len(),
                     "handovers": handovers,
                 })
             })
             .collect();
         serde_json::Value::Array(calls).to_string()
     })
+}
+
+/// A bounded transport name: the table stores what the node wrote, but a
+/// view never echoes a free string it did not choose.
+fn transport_label(transport: &str) -> &'static str {
+    match transport.to_ascii_lowercase().as_str() {
+        "udp" => "udp",
+        "tcp" => "tcp",
+        "tls" => "tls",
+        _ => "other",
+    }
+}
+
+/// A device as `/calls` names it: its Contact (the requester) or remote
+/// target (the decider) cut to `scheme:user@host`, without the port and
+/// parameters that would make it a target to send requests to; the node's
+/// own labels (`baton (timeout)`) as they are, anything else `unknown`.
+fn device_label(uri: &str) -> String {
+    let uri = uri.trim().trim_start_matches('<');
+    if matches!(uri, "baton (timeout)" | "original device") {
+        return uri.to_string();
+    }
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return "unknown".into();
+    };
+    if !scheme.eq_ignore_ascii_case("sip") && !scheme.eq_ignore_ascii_case("sips") {
+        return "unknown".into();
+    }
+    let end = rest.find([';', '?', '>']).unwrap_or(rest.len());
+    let rest = &rest[..end];
+    let (user, hostport) = match rest.rsplit_once('@') {
+        Some((user, hostport)) => (Some(user), hostport),
+        None => (None, rest),
+    };
+    let host = if let Some(v6) = hostport.strip_prefix('[') {
+        format!("[{}]", v6.split(']').next().unwrap_or_default())
+    } else {
+        hostport.split(':').next().unwrap_or_default().to_string()
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    match user {
+        Some(user) => format!("{scheme}:{user}@{host}"),
+        None => format!("{scheme}:{host}"),
+    }
 }
 
 /// One handover attempt of `GET /calls`: who asked, who decided what, and
@@ -320,12 +453,12 @@ fn handover_json(h: &HandoverRecord, pending: bool) -> serde_json::Value {
             LegRole::Caller => "caller",
             LegRole::Callee => "callee",
         },
-        "requested_by": h.requested_by,
+        "requested_by": device_label(&h.requested_by),
         "requested_at_ms": h.requested_at_ms,
         "node": h.node.0,
         "pending": pending,
         "decision": decision,
-        "decided_by": h.decided.as_ref().map(|d| d.decided_by.as_str()),
+        "decided_by": h.decided.as_ref().map(|d| device_label(&d.decided_by)),
         "decided_at_ms": h.decided.as_ref().map(|d| d.at_ms),
         "swapped": h.swapped_at_ms.is_some(),
         "swapped_at_ms": h.swapped_at_ms,
@@ -455,6 +588,25 @@ mod tests {
         assert_eq!(handovers[1]["decision"], serde_json::Value::Null);
         assert_eq!(handovers[1]["abandoned"], "cancelled");
         assert_eq!(handovers[1]["swapped"], false);
+        // Nothing that lets a reader act on a dialog: no Call-ID, tag,
+        // remote target, relay address or port.
+        let text = active_calls_json(&cluster);
+        for secret in [
+            "desk@pbx",
+            "caller@pbx",
+            "l-desk",
+            "r-desk",
+            "r-caller",
+            "192.0.2.",
+            "relay",
+            "remote",
+            "tag",
+        ] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert_eq!(json[0]["state"], "confirmed");
+        assert_eq!(json[0]["caller"]["transport"], "udp");
+        assert_eq!(json[0]["callee_aor"], "sip:bob@example.com");
 
         drop(log);
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -462,5 +614,87 @@ mod tests {
             cluster.shutdown().await.expect("shutdown");
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn devices_are_named_without_port_or_parameters() {
+        for (uri, label) in [
+            ("sip:alice@192.0.2.7:5062", "sip:alice@192.0.2.7"),
+            (
+                "<sip:alice@192.0.2.7:5062;transport=tcp>",
+                "sip:alice@192.0.2.7",
+            ),
+            ("sips:bob@[2001:db8::1]:5061;ob", "sips:bob@[2001:db8::1]"),
+            ("sip:192.0.2.9:5060", "sip:192.0.2.9"),
+            ("SIP:carol@example.com?subject=x", "sip:carol@example.com"),
+            ("baton (timeout)", "baton (timeout)"),
+            ("original device", "original device"),
+            ("tel:+15551234", "unknown"),
+            ("", "unknown"),
+        ] {
+            assert_eq!(device_label(uri), label, "{uri}");
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_full_queue_pushes_back_and_a_dropped_command_marks_the_log() {
+        let dir = tempfile_dir("gate");
+        let cluster = Arc::new(
+            ClusterNode::open(NodeId(1), &dir, OneNode)
+                .await
+                .expect("open"),
+        );
+        // A queue of 4: backlogged at 3. On a current-thread runtime the
+        // batcher does not run until this test awaits.
+        let log = RaftCallLog::start_with(Arc::clone(&cluster), 4);
+        let gate = log.gate();
+        assert_eq!(gate.admit(), Ok(()));
+        for n in 0..3 {
+            log.call_created(CallNumber(n), "sip:a@x", "sip:b@x");
+        }
+        assert_eq!(
+            gate.admit(),
+            Err(LogUnavailable::Backlog),
+            "pushes back before full"
+        );
+        log.call_created(CallNumber(3), "sip:a@x", "sip:b@x");
+        // Full: the next command of a call already up is not dropped
+        // silently: the log is marked, and a notified one answers false.
+        log.call_ended(CallNumber(0), CallResult::Answered);
+        assert_eq!(
+            gate.admit(),
+            Err(LogUnavailable::Fault(raft::LogFault::QueueOverflow))
+        );
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        log.handover_requested(
+            CallNumber(1),
+            HandoverNumber(1),
+            LegIndex(1),
+            "x",
+            done(&tx),
+        );
+        assert!(!next(&mut rx).await);
+        // Sticky: the queue drains, the table has diverged, the gate stays
+        // shut until a restart.
+        assert!(log.flush(Duration::from_secs(30)).await);
+        assert_eq!(
+            gate.admit(),
+            Err(LogUnavailable::Fault(raft::LogFault::QueueOverflow))
+        );
+        drop(log);
+        drop(gate);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Ok(cluster) = Arc::try_unwrap(cluster) {
+            cluster.shutdown().await.expect("shutdown");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn tempfile_dir(what: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!(
+            "baton-call-log-{what}-{}-{}",
+            std::process::id(),
+            now_ms()
+        ))
     }
 }

@@ -26,6 +26,9 @@ pub struct Config {
     /// The metrics listener.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// The admin endpoints' access.
+    #[serde(default)]
+    pub admin: AdminConfig,
     /// Handover policy.
     #[serde(default)]
     pub handover: HandoverConfig,
@@ -199,16 +202,38 @@ impl TryFrom<String> for PortRange {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
-    /// Serves `GET /metrics` and `GET /healthz`.
+    /// Serves `GET /metrics`, `/healthz`, `/readyz` and the admin
+    /// endpoints.
     pub listen: SocketAddr,
+    /// Connections served at once; one more is closed at once.
+    pub max_connections: usize,
+    /// How long a client may take to send a request head (and may keep an
+    /// idle connection open between requests).
+    #[serde(with = "humantime_serde_compat")]
+    pub header_timeout: Duration,
+    /// How long one connection may live at all.
+    #[serde(with = "humantime_serde_compat")]
+    pub connection_timeout: Duration,
 }
 
 impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            max_connections: 64,
+            header_timeout: Duration::from_secs(5),
+            connection_timeout: Duration::from_secs(60),
         }
     }
+}
+
+/// `[admin]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// A file holding the bearer token the admin endpoints (`/calls`, …)
+    /// ask for, read at start. Without it they answer on loopback only.
+    pub token_file: Option<PathBuf>,
 }
 
 /// `[handover]`
@@ -484,6 +509,16 @@ impl Config {
                 ));
             }
         }
+        if self.metrics.max_connections == 0 {
+            return Err(fail("metrics.max_connections", "must be at least 1".into()));
+        }
+        if self.metrics.header_timeout.is_zero() || self.metrics.connection_timeout.is_zero() {
+            return Err(fail(
+                "metrics.header_timeout",
+                "metrics.header_timeout and metrics.connection_timeout must be more than zero"
+                    .into(),
+            ));
+        }
         if self.handover.authorization_timeout.is_zero() {
             return Err(fail(
                 "handover.authorization_timeout",
@@ -574,6 +609,35 @@ mod tests {
         let c = Config::load(&path).expect("deploy/config/baton.toml is valid");
         assert_eq!(c.sip.domain.0, "example.test");
         assert_eq!(c.users.len(), 1);
+        // Metrics on every address is fine only because the admin
+        // endpoints then need the token.
+        if !c.metrics.listen.ip().is_loopback() {
+            assert!(c.admin.token_file.is_some(), "deploy sets admin.token_file");
+        }
+    }
+
+    #[test]
+    fn metrics_limits_and_admin_token_file() {
+        let c = Config::from_toml("", Path::new("x.toml")).expect("valid");
+        assert_eq!(c.metrics.max_connections, 64);
+        assert_eq!(c.metrics.header_timeout, Duration::from_secs(5));
+        assert!(c.admin.token_file.is_none());
+        let c = Config::from_toml(
+            "[metrics]\nmax_connections = 2\nheader_timeout = \"1s\"\nconnection_timeout = \"3s\"\n\
+             [admin]\ntoken_file = \"/etc/baton/admin.token\"\n",
+            Path::new("x.toml"),
+        )
+        .expect("valid");
+        assert_eq!(c.metrics.max_connections, 2);
+        assert_eq!(c.metrics.connection_timeout, Duration::from_secs(3));
+        assert_eq!(
+            c.admin.token_file.as_deref(),
+            Some(Path::new("/etc/baton/admin.token"))
+        );
+        let e = err("[metrics]\nmax_connections = 0\n");
+        assert!(e.contains("metrics.max_connections"), "{e}");
+        let e = err("[admin]\ntoken = \"x\"\n");
+        assert!(e.contains("token"), "{e}");
     }
 
     #[test]

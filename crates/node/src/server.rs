@@ -29,6 +29,12 @@ const SERVER: &str = concat!("Baton/", env!("CARGO_PKG_VERSION"));
 
 /// Runs the node until SIGTERM or SIGINT.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    // Read before anything starts: a token file that cannot be used is a
+    // start error, never a silently open admin surface.
+    let admin_token = match &config.admin.token_file {
+        Some(path) => Some(m::AdminToken::read(path)?),
+        None => None,
+    };
     let prometheus = m::install().context("installing the metrics recorder")?;
     sip_transport::describe_metrics();
     media_relay::describe_metrics();
@@ -62,15 +68,41 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let cluster = cluster.clone();
         Arc::new(move || crate::call_log::active_calls_json(&cluster))
     };
+    let raft_log = Arc::new(crate::call_log::RaftCallLog::start(cluster.clone()));
     let healthy = Arc::new(AtomicBool::new(true));
-    let (metrics_addr, _metrics_task) = m::serve(
-        config.metrics.listen,
+    // Ready: the log takes writes, the cluster has a leader, and the node
+    // is not stopping.
+    let ready: m::ReadyCheck = {
+        let gate = raft_log.gate();
+        let healthy = healthy.clone();
+        let cluster = cluster.clone();
+        Arc::new(move || {
+            if !healthy.load(Ordering::Relaxed) {
+                return Err("draining".into());
+            }
+            gate.admit().map_err(|e| e.to_string())?;
+            if !cluster.has_leader() {
+                return Err("the cluster has no leader".into());
+            }
+            Ok(())
+        })
+    };
+    let endpoints = m::Endpoints {
         prometheus,
-        healthy.clone(),
-        calls_view,
-    )
-    .await
-    .with_context(|| format!("metrics listener {}", config.metrics.listen))?;
+        live: healthy.clone(),
+        ready,
+        admin: vec![("/calls", calls_view)],
+    };
+    let listener_options = m::ListenerOptions {
+        max_connections: config.metrics.max_connections,
+        header_timeout: config.metrics.header_timeout,
+        connection_timeout: config.metrics.connection_timeout,
+        token: admin_token,
+    };
+    let (metrics_addr, _metrics_task) =
+        m::serve(config.metrics.listen, endpoints, listener_options)
+            .await
+            .with_context(|| format!("metrics listener {}", config.metrics.listen))?;
 
     let mut transport_config =
         TransportConfig::new(config.sip.listen.iter().map(|l| l.0).collect());
@@ -119,7 +151,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         min_se: config.sip.min_se,
     };
     let (notices_tx, mut notices) = tokio::sync::mpsc::unbounded_channel();
-    let raft_log = Arc::new(crate::call_log::RaftCallLog::start(cluster.clone()));
     let log: Arc<dyn call::log::CallLog> = raft_log.clone();
     let mut calls = crate::calls::Calls::new(ctx, relay, config.media.address, notices_tx, log);
     calls.set_media_policy(
@@ -132,6 +163,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ..call::HandoverPolicy::default()
     });
     let mut core = SipCore::new(&config, transport.clone(), calls);
+    core.log_gate = Some(raft_log.gate());
     let mut housekeeping = tokio::time::interval(std::time::Duration::from_secs(1));
     let mut last_purge = std::time::Instant::now();
     // SIGTERM/SIGINT: stop taking calls, end the ones up (BYE both sides),
@@ -230,6 +262,9 @@ struct SipCore {
     /// The real source of the request being handled (the transport flow,
     /// not the Via): a REGISTER's moves its device's dialogs there.
     request_source: Option<sip_proto::Flow>,
+    /// Whether the call log takes new work (fail closed: new calls and
+    /// pulls get `503` while it cannot commit or falls behind).
+    log_gate: Option<crate::call_log::LogGate>,
 }
 
 impl SipCore {
@@ -257,6 +292,7 @@ impl SipCore {
             dialog_events,
             notifies: Vec::new(),
             request_source: None,
+            log_gate: None,
         }
     }
 
@@ -578,6 +614,9 @@ impl SipCore {
         {
             return Plan::Answer(refuse(invite, &r));
         }
+        if let Some(response) = self.log_refusal(invite) {
+            return Plan::Answer(response);
+        }
         let caller = match self.authenticate_invite(invite) {
             Ok(user) => user,
             Err(response) => return Plan::Answer(*response),
@@ -641,6 +680,28 @@ impl SipCore {
         self.plan_targets(invite, caller)
     }
 
+    /// Fail closed on the log: while it cannot commit (or falls behind),
+    /// new work gets `503` with `Retry-After` (RFC 3261 §21.5.4) before any
+    /// other check, so that no call starts that the log cannot record.
+    /// Calls already up are not touched.
+    fn log_refusal(&self, invite: &Message) -> Option<Message> {
+        let refusal = self.log_gate.as_ref()?.admit().err()?;
+        metrics::counter!(raft::metrics::REFUSED, "reason" => refusal.label()).increment(1);
+        tracing::debug!(%refusal, "new work refused: the call log cannot take it");
+        let retry_after = match refusal {
+            crate::call_log::LogUnavailable::Backlog => "1",
+            crate::call_log::LogUnavailable::Fault(_) => "30",
+        };
+        Some(
+            ResponseBuilder::to_request(invite, 503)
+                .to_tag(&new_tag())
+                .reason("Call Log Unavailable")
+                .header(HeaderName::RetryAfter, retry_after)
+                .header(HeaderName::Server, SERVER)
+                .build(),
+        )
+    }
+
     /// Digest for a new INVITE (`407`): the authenticated user, or the
     /// challenge.
     fn authenticate_invite(&mut self, invite: &Message) -> Result<String, Box<Message>> {
@@ -678,6 +739,10 @@ impl SipCore {
             .and_then(|()| uas_checks::check_session_content(invite))
         {
             return Pull::Answer(refuse(invite, &r));
+        }
+        if let Some(response) = self.log_refusal(invite) {
+            metrics::counter!(call::metrics::HANDOVERS_TOTAL, "result" => "rejected").increment(1);
+            return Pull::Answer(response);
         }
         let user = match self.authenticate_invite(invite) {
             Ok(user) => user,
