@@ -858,6 +858,16 @@ impl SipCore {
             transport: if flow.is_reliable() { "tcp" } else { "udp" },
             addr: flow.remote,
         };
+        // The bindings this REGISTER may refresh, taken before it changes
+        // them: a dialog follows only its own device's refresh.
+        let call_id = request.call_id().unwrap_or_default();
+        let refreshable: Vec<(String, Option<String>)> = self
+            .registrar
+            .lookup(Instant::now(), &aor)
+            .into_iter()
+            .filter(|b| b.call_id == call_id)
+            .map(|b| (b.contact.to_string(), b.instance.clone()))
+            .collect();
         let outcome = self
             .registrar
             .register(Instant::now(), &aor, request, source);
@@ -866,10 +876,24 @@ impl SipCore {
             Ok(outcome) => {
                 metrics::counter!(m::REGISTRATIONS, "result" => "ok").increment(1);
                 // A device re-registering from a new address (NAT
-                // rebinding): its dialogs follow it to the new flow.
+                // rebinding): its dialogs follow it to the new flow, but
+                // only when this REGISTER refreshes that device's own
+                // binding (same Call-ID: a UA keeps one for all its
+                // registrations, RFC 3261 §10.2.4). Another device of the
+                // same user registering the same Contact URI or instance
+                // replaces the binding, yet never takes the dialog: its
+                // REGISTER's Call-ID is its own.
+                let contacts: Vec<_> = call::flow_guard::registered_contacts(request)
+                    .into_iter()
+                    .filter(|c| {
+                        refreshable.iter().any(|(uri, instance)| {
+                            uri.eq_ignore_ascii_case(&c.uri)
+                                || (instance.is_some() && *instance == c.instance)
+                        })
+                    })
+                    .collect();
                 let source = self.request_source.unwrap_or(*flow);
-                self.calls
-                    .rebind(user, call::flow_guard::registered_contacts(request), source);
+                self.calls.rebind(user, contacts, source);
                 let mut builder = ResponseBuilder::to_request(request, 200).to_tag(&new_tag());
                 for (contact, secs) in &outcome.bindings {
                     builder =

@@ -40,15 +40,21 @@ impl Binding {
     }
 
     /// True when this binding and a new contact are the same device: the
-    /// same `+sip.instance`, or without instances the same URI (§10.3 step 7,
-    /// URI comparison simplified to the printed form).
+    /// same `+sip.instance` (RFC 5626 §6), or, both without instances, the
+    /// same URI (§10.3 step 7, URI comparison simplified to the printed
+    /// form). A contact without an instance never replaces one with an
+    /// instance (nor the reverse): otherwise another device of the user
+    /// could overwrite a device's binding, Call-ID included, by registering
+    /// its Contact URI, and that device's NAT rebinding would no longer be
+    /// recognised as its own refresh.
     pub fn same_contact(&self, uri: &Uri, instance: Option<&str>) -> bool {
         match (self.instance.as_deref(), instance) {
             (Some(a), Some(b)) => a == b,
-            _ => self
+            (None, None) => self
                 .contact
                 .to_string()
                 .eq_ignore_ascii_case(&uri.to_string()),
+            _ => false,
         }
     }
 }

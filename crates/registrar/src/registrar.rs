@@ -415,6 +415,35 @@ mod tests {
     }
 
     #[test]
+    fn a_contact_without_instance_never_replaces_one_with_an_instance() {
+        let now = Instant::now();
+        let mut r = Registrar::default();
+        let inst = "+sip.instance=\"<urn:uuid:00000000-0000-0000-0000-000000000001>\"";
+        r.register(
+            now,
+            AOR,
+            &register("device", 1, &[&format!("<sip:a@10.0.0.1>;{inst}")], None),
+            source(),
+        )
+        .expect("ok");
+        // Another device of the user registers the same URI bare.
+        r.register(
+            now,
+            AOR,
+            &register("other", 1, &["<sip:a@10.0.0.1>"], None),
+            source(),
+        )
+        .expect("ok");
+        let live = r.lookup(now, AOR);
+        assert_eq!(live.len(), 2, "two devices, two bindings");
+        assert!(
+            live.iter()
+                .any(|b| b.call_id == "device" && b.instance.is_some()),
+            "the device's own binding (and its Call-ID) is intact"
+        );
+    }
+
+    #[test]
     fn bindings_lapse() {
         let now = Instant::now();
         let mut r = Registrar::default();

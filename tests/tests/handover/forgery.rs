@@ -104,6 +104,27 @@ fn a_grant_forged_by_b_from_its_own_socket_is_refused_and_a_still_decides() {
 }
 
 #[test]
+fn a_second_device_registering_a_contact_uri_does_not_take_its_dialog() {
+    let s = Scene::new(start(""), true);
+    let started = Instant::now();
+    let pull = s.pull();
+    let id = s.asked();
+    // B (same user, same password) registers A's Contact URI from its own
+    // socket, hoping A's dialog follows the "rebinding": the REGISTER is
+    // accepted (it may replace the binding), but it is B's registration
+    // (its own Call-ID), not a refresh of A's, so the dialog stays on A.
+    assert_eq!(
+        s.b.register_contact(&format!("<{}>", s.a.contact_uri()), 600)
+            .expect("register")
+            .status(),
+        Some(200)
+    );
+    assert_eq!(forged_grant_from(&s, &s.b), 403);
+    assert_nothing_granted(&s, &pull, started);
+    a_denies(&s, &pull, &id, started);
+}
+
+#[test]
 fn a_grant_forged_from_r_socket_is_refused() {
     let s = Scene::new(start(""), true);
     let started = Instant::now();
