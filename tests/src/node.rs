@@ -204,6 +204,13 @@ impl Baton {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Sends SIGTERM and returns at once (the node starts draining).
+    pub fn send_sigterm(&self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+    }
+
     /// Sends SIGTERM and waits (bounded) for the exit status.
     pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
         let _ = Command::new("kill")

@@ -617,6 +617,18 @@ impl SipCore {
         if let Some(response) = self.log_refusal(invite) {
             return Plan::Answer(response);
         }
+        if self.draining {
+            // Stopping: the caller's proxy tries another node.
+            metrics::counter!(call::metrics::CALLS_TOTAL, "result" => "draining").increment(1);
+            return Plan::Answer(
+                ResponseBuilder::to_request(invite, 503)
+                    .to_tag(&new_tag())
+                    .reason("Shutting Down")
+                    .header(HeaderName::RetryAfter, "5")
+                    .header(HeaderName::Server, SERVER)
+                    .build(),
+            );
+        }
         let caller = match self.authenticate_invite(invite) {
             Ok(user) => user,
             Err(response) => return Plan::Answer(*response),

@@ -7,7 +7,7 @@ use baton_system_tests::ua::{
     Call, MediaDirection, Payload, Phone, RtpSend, RtpStream, Sdp, Transport, UaError,
 };
 use baton_system_tests::Baton;
-use sip_message::Method;
+use sip_message::{HeaderName, Method};
 use std::time::{Duration, Instant};
 
 mod bad_input;
@@ -303,4 +303,26 @@ fn sigterm_ends_the_calls_with_bye_and_the_node_exits_cleanly() {
     assert!(status.success(), "{status:?}");
     a_call.wait_bye(T).expect("alice got BYE");
     b_call.wait_bye(T).expect("bob got BYE");
+}
+
+#[test]
+fn a_draining_node_refuses_new_calls_with_503_and_retry_after() {
+    let mut baton = start();
+    let (alice, _bob, _a_call, _b_call) = establish(&baton);
+    baton.send_sigterm();
+    // Liveness turns 503 when the drain starts; the node keeps serving
+    // signalling while its calls end.
+    let deadline = Instant::now() + T;
+    while baton.http_get("/healthz").0 != 503 {
+        assert!(Instant::now() < deadline, "the drain never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let attempt = alice.call("sip:bob@example.test", Some(RtpStream::loopback().sdp()));
+    assert_eq!(attempt.wait_final(T).expect("final"), 503);
+    let refusal = attempt.final_response().expect("the 503");
+    assert!(
+        refusal.header(&HeaderName::RetryAfter).is_some(),
+        "{refusal:?}"
+    );
+    assert!(baton.terminate().expect("exits").success());
 }
