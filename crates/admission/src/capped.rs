@@ -41,6 +41,7 @@ impl<K: Hash + Eq + Clone, V> CappedMap<K, V> {
     }
 
     /// Entries pushed out by the cap so far.
+    #[cfg(test)]
     pub(crate) fn evicted(&self) -> u64 {
         self.evicted
     }
@@ -82,6 +83,7 @@ impl<K: Hash + Eq + Clone, V> CappedMap<K, V> {
         Some(&mut slot.value)
     }
 
+    #[cfg(test)]
     pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
         let slot = self.entries.remove(key)?;
         self.by_age.remove(&slot.stamp);
