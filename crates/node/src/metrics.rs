@@ -107,9 +107,20 @@ pub fn count_message(direction: &'static str, message: &sip_message::Message) {
         (None, Some(c)) => method_label(&c.method),
         (None, None) => "other",
     };
-    let status = message.status().map_or(String::new(), |s| s.to_string());
+    let status = message.status().map_or(String::new(), status_label);
     metrics::counter!(SIP_MESSAGES, "direction" => direction, "method" => method, "status" => status)
         .increment(1);
+}
+
+/// A label value for a status code: the codes RFC 3261 and its extensions
+/// define (those `reason_phrase` knows) as themselves, any other as
+/// `other`, so a peer's stray responses cannot mint series.
+pub fn status_label(code: u16) -> String {
+    if sip_message::reason_phrase(code) == "Unknown" {
+        "other".to_string()
+    } else {
+        code.to_string()
+    }
 }
 
 /// Renders the replicated call table for `GET /calls`.

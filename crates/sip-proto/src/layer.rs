@@ -445,6 +445,21 @@ impl TransactionLayer {
             .map(|(key, _)| key.clone())
     }
 
+    /// True when `request` (not an ACK) belongs to a live server
+    /// transaction: fed to [`TransactionLayer::handle_request`] it would be
+    /// absorbed as a retransmission, not start a transaction. A TU that
+    /// caps [`TransactionLayer::len`] asks this before refusing a request.
+    pub fn has_server_transaction(&self, request: &Message) -> bool {
+        let Some(method) = request.method() else {
+            return false;
+        };
+        if *method == Method::ACK {
+            return false;
+        }
+        KeyInner::server_for_request(&self.seed, request, method.clone())
+            .is_ok_and(|inner| self.transactions.contains_key(&inner))
+    }
+
     /// The next datagram or segment to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.out.transmits.pop_front()

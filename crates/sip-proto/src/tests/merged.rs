@@ -77,6 +77,8 @@ fn a_retransmission_an_in_dialog_request_or_a_new_cseq_is_not_merged() {
         .handle_request(now, request(&Method::OPTIONS, "z9hG4bKa"), flow())
         .expect("first");
     // Same branch: a retransmission.
+    assert!(layer.has_server_transaction(&request(&Method::OPTIONS, "z9hG4bKa")));
+    assert!(!layer.has_server_transaction(&request(&Method::OPTIONS, "z9hG4bKz")));
     let retransmission = layer
         .handle_request(now, request(&Method::OPTIONS, "z9hG4bKa"), flow())
         .expect("retransmission");
