@@ -248,11 +248,11 @@ pub struct LimitsConfig {
     /// New INVITEs and REGISTERs per second from one source address
     /// (IPv6: one /64). Over it: `503` with `Retry-After`; more than
     /// `source_burst` refused in a row: dropped unanswered.
-    pub source_rate: u32,
+    pub source_rate: f64,
     /// Requests a source may send back to back.
     pub source_burst: u32,
     /// Authenticated new INVITEs per second of one user (over: `503`).
-    pub user_call_rate: u32,
+    pub user_call_rate: f64,
     /// Authenticated new INVITEs a user may send back to back.
     pub user_call_burst: u32,
     /// Failed digests (wrong password, unknown user, forged or replayed
@@ -288,9 +288,9 @@ pub struct LimitsConfig {
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
-            source_rate: 5_000,
+            source_rate: 5_000.0,
             source_burst: 10_000,
-            user_call_rate: 2_000,
+            user_call_rate: 2_000.0,
             user_call_burst: 4_000,
             source_failures: 20,
             user_failures: 50,
@@ -316,11 +316,11 @@ impl LimitsConfig {
         };
         admission::Limits {
             source_rate: admission::Rate {
-                per_second: f64::from(self.source_rate),
+                per_second: self.source_rate,
                 burst: f64::from(self.source_burst),
             },
             user_rate: admission::Rate {
-                per_second: f64::from(self.user_call_rate),
+                per_second: self.user_call_rate,
                 burst: f64::from(self.user_call_burst),
             },
             source_bans: bans(self.source_failures),
@@ -557,10 +557,16 @@ impl Config {
             message,
         };
         let l = &self.limits;
+        for (key, rate) in [
+            ("limits.source_rate", l.source_rate),
+            ("limits.user_call_rate", l.user_call_rate),
+        ] {
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(fail(key, "must be a rate above zero (per second)".into()));
+            }
+        }
         for (key, value) in [
-            ("limits.source_rate", l.source_rate as usize),
             ("limits.source_burst", l.source_burst as usize),
-            ("limits.user_call_rate", l.user_call_rate as usize),
             ("limits.user_call_burst", l.user_call_burst as usize),
             ("limits.max_transactions", l.max_transactions),
             (

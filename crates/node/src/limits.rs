@@ -6,12 +6,12 @@
 //!   with `Retry-After`; a source that keeps going far over its rate (more
 //!   than a burst refused in a row) is no longer answered, so a flood
 //!   costs us no more than reading it and reflects nothing.
-//! * Early answers to unauthenticated INVITEs (the `407` challenge, the
-//!   refusals before digest) are sent statelessly, once, never larger than
-//!   the request (RFC 3261 §26.3.2.4): a spoofed source gets one packet
-//!   and no transaction is held for it. Their To tag is a keyed hash of
-//!   the request's Call-ID, From tag and branch, so that the ACK to such a
-//!   response is recognised and absorbed without any state.
+//! * The `407` challenge to an unauthenticated INVITE is sent statelessly,
+//!   once, trimmed to the request's size (RFC 3261 §26.3.2.4): a spoofed
+//!   source gets one packet and no transaction is held for it. Stateless
+//!   final responses (that `407`, the `503`s) carry as To tag a keyed hash
+//!   of the request's Call-ID, From tag and branch, so that their ACK is
+//!   recognised and absorbed without any state.
 
 use crate::auth::AuthOutcome;
 use crate::config::LimitsConfig;
@@ -30,12 +30,15 @@ pub const AUTH_FAILURES: &str = "baton_auth_failures_total";
 /// `baton_auth_banned_total{scope}`: bans started (`source`, `user`).
 pub const AUTH_BANNED: &str = "baton_auth_banned_total";
 /// `baton_admission_dropped_total{reason}`: requests dropped unanswered
-/// (`banned`, `source_flood`, `oversize`).
+/// (`banned`, `source_flood`).
 pub const DROPPED: &str = "baton_admission_dropped_total";
 /// `baton_admission_refused_total{reason}`: requests refused by a limit
 /// (`source_rate`, `user_rate`, `caller_calls`, `callee_calls`,
 /// `transactions`, `user_locked`).
 pub const REFUSED: &str = "baton_admission_refused_total";
+/// `baton_auth_oversize_challenges_total`: stateless `407`s still larger
+/// than their (minimal) INVITE after trimming, sent anyway.
+pub const OVERSIZE_CHALLENGES: &str = "baton_auth_oversize_challenges_total";
 /// `baton_sip_stateless_acks_total`: ACKs to the node's stateless final
 /// responses, absorbed.
 pub const STATELESS_ACKS: &str = "baton_sip_stateless_acks_total";
@@ -47,6 +50,10 @@ pub fn describe_metrics() {
     metrics::describe_counter!(DROPPED, "Requests dropped unanswered, by reason");
     metrics::describe_counter!(REFUSED, "Requests refused by a limit, by reason");
     metrics::describe_counter!(STATELESS_ACKS, "ACKs to stateless final responses");
+    metrics::describe_counter!(
+        OVERSIZE_CHALLENGES,
+        "Stateless 407s larger than their INVITE even trimmed"
+    );
     metrics::counter!(AUTH_BANNED, "scope" => "source").absolute(0);
     metrics::counter!(DROPPED, "reason" => "banned").absolute(0);
 }

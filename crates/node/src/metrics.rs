@@ -112,14 +112,22 @@ pub fn count_message(direction: &'static str, message: &sip_message::Message) {
         .increment(1);
 }
 
-/// A label value for a status code: the codes RFC 3261 and its extensions
-/// define (those `reason_phrase` knows) as themselves, any other as
-/// `other`, so a peer's stray responses cannot mint series.
+/// A label value for a status code: a code in the IANA registry of SIP
+/// response codes as itself, any other as `other`, so that a peer's stray
+/// responses cannot mint series.
 pub fn status_label(code: u16) -> String {
-    if sip_message::reason_phrase(code) == "Unknown" {
-        "other".to_string()
-    } else {
+    /// The IANA "Response Codes" registry of SIP parameters.
+    const REGISTERED: &[u16] = &[
+        100, 180, 181, 182, 183, 199, 200, 202, 204, 300, 301, 302, 305, 380, 400, 401, 402, 403,
+        404, 405, 406, 407, 408, 410, 412, 413, 414, 415, 416, 417, 420, 421, 422, 423, 424, 425,
+        428, 429, 430, 433, 436, 437, 438, 439, 440, 469, 470, 480, 481, 482, 483, 484, 485, 486,
+        487, 488, 489, 491, 493, 494, 500, 501, 502, 503, 504, 505, 513, 555, 580, 600, 603, 604,
+        606, 607, 608,
+    ];
+    if REGISTERED.binary_search(&code).is_ok() {
         code.to_string()
+    } else {
+        "other".to_string()
     }
 }
 

@@ -704,10 +704,10 @@ impl SipCore {
 
     /// Digest for a new INVITE (`407`): the authenticated user, or what to
     /// answer. The challenge is stateless (RFC 3261 §26.3.2.4): sent once,
-    /// outside any transaction, never larger than the request over UDP
-    /// (one challenge only if all of them would be; nothing if even that
-    /// would), so a spoofed source gets at most one packet no larger than
-    /// what was sent and no transaction is held for 32 s.
+    /// outside any transaction, and over UDP no larger than the request
+    /// (only the preferred challenge, then no `Server` header, if all of
+    /// them would be), so a spoofed source gets one packet about the size
+    /// of what was sent and no transaction is held for 32 s.
     fn authenticate_invite(
         &mut self,
         invite: &Message,
@@ -730,8 +730,14 @@ impl SipCore {
                     response = self.challenge(invite, 407, stale, now_unix, 1);
                 }
                 if !reliable && response.to_bytes().len() > size {
-                    metrics::counter!(crate::limits::DROPPED, "reason" => "oversize").increment(1);
-                    return Err(Early::Stateless(None));
+                    // Still larger (a minimal late-offer INVITE): drop what
+                    // is optional. If even that is larger, it goes anyway
+                    // (one packet, a few bytes over, counted): refusing the
+                    // challenge would lock such clients out.
+                    response.headers.remove(&HeaderName::Server);
+                    if response.to_bytes().len() > size {
+                        metrics::counter!(crate::limits::OVERSIZE_CHALLENGES).increment(1);
+                    }
                 }
                 Err(Early::Stateless(Some(Box::new(response))))
             }
