@@ -31,15 +31,18 @@ pub enum AuthOutcome {
 }
 
 impl AuthOutcome {
-    /// True for a failure that counts toward a ban: a wrong password, a
-    /// user that does not exist, a forged or replayed nonce. Missing or
-    /// malformed credentials, a stale nonce or an unoffered algorithm are
-    /// client bugs or the normal first round trip, not guesses.
+    /// True for a failure that counts toward a ban: a wrong password or a
+    /// user that does not exist. A foreign or replayed nonce comes with a
+    /// response that was right for it (the response is checked first), so
+    /// whoever sent it knows the password: after a restart every phone
+    /// behind an SBC sends one such answer, which must not ban the SBC.
+    /// Missing or malformed credentials, a stale nonce or an unoffered
+    /// algorithm are client bugs or the normal first round trip.
     pub fn is_guess(&self) -> bool {
         matches!(
             self,
             AuthOutcome::Challenge {
-                reason: "wrong_password" | "unknown_user" | "bad_nonce" | "replay",
+                reason: "wrong_password" | "unknown_user",
                 ..
             }
         )

@@ -255,8 +255,7 @@ pub struct LimitsConfig {
     pub user_call_rate: f64,
     /// Authenticated new INVITEs a user may send back to back.
     pub user_call_burst: u32,
-    /// Failed digests (wrong password, unknown user, forged or replayed
-    /// nonce) from one source within `failure_window` that ban it: its
+    /// Failed digests (wrong password, unknown user) from one source within `failure_window` that ban it: its
     /// requests are dropped unanswered. 0 turns source bans off.
     pub source_failures: u32,
     /// Failed digests for one user within `failure_window` that lock it:

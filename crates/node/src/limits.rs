@@ -22,8 +22,8 @@ use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-/// `baton_auth_failures_total{reason}`: credentials refused. `wrong_password`,
-/// `unknown_user`, `bad_nonce` and `replay` count toward bans;
+/// `baton_auth_failures_total{reason}`: credentials refused. `wrong_password`
+/// and `unknown_user` count toward bans; `bad_nonce`, `replay`,
 /// `qop_missing`, `uri_mismatch`, `user_locked`, `malformed`, `realm`,
 /// `algorithm` do not.
 pub const AUTH_FAILURES: &str = "baton_auth_failures_total";

@@ -236,6 +236,9 @@ struct SipCore {
     notifies: Vec<crate::dialog_events::Outgoing>,
     /// Admission control (`[limits]`).
     gate: crate::limits::Gate,
+    /// Where the request being handled came from (the packet's source,
+    /// not its Via, which anyone can write): bans key on it.
+    source: Option<std::net::IpAddr>,
 }
 
 impl SipCore {
@@ -263,6 +266,7 @@ impl SipCore {
             dialog_events,
             notifies: Vec::new(),
             gate: crate::limits::Gate::new(&config.limits),
+            source: None,
         }
     }
 
@@ -276,6 +280,7 @@ impl SipCore {
                     if self.gate.banned(now, source) {
                         return;
                     }
+                    self.source = Some(source);
                     let Some(reply_to) = message.top_via().and_then(|via| {
                         sip_transport::response_target(&via, &flow, self.force_rport)
                     }) else {
@@ -568,7 +573,11 @@ impl SipCore {
                 if let Err(refusal) = uas_checks::check_register_aor(request) {
                     return refuse(request, &refusal);
                 }
-                match self.authenticate(request, &HeaderName::Authorization, flow.remote.ip()) {
+                match self.authenticate(
+                    request,
+                    &HeaderName::Authorization,
+                    self.source.unwrap_or(flow.remote.ip()),
+                ) {
                     Authn::Challenge { stale } => {
                         self.challenge(request, 401, stale, now_unix, usize::MAX)
                     }
@@ -590,7 +599,11 @@ impl SipCore {
                 None => simple(request, 481, None),
             },
             Method::SUBSCRIBE => {
-                match self.authenticate(request, &HeaderName::Authorization, flow.remote.ip()) {
+                match self.authenticate(
+                    request,
+                    &HeaderName::Authorization,
+                    self.source.unwrap_or(flow.remote.ip()),
+                ) {
                     Authn::Challenge { stale } => {
                         self.challenge(request, 401, stale, now_unix, usize::MAX)
                     }

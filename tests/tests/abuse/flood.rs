@@ -111,6 +111,8 @@ fn a_register_flood_is_banned_fast_while_legitimate_calls_go_through() {
         std::thread::spawn(move || flood(server, sent, stop))
     };
 
+    // alice registers again (another device) while the flood runs.
+    let refreshed = Phone::registered("alice-2", "alice", "wonderland", DOMAIN, baton.udp);
     // The ban, timed from the flood's start (polled on /metrics).
     let banned_after = loop {
         if baton.metric_sum("baton_auth_banned_total", &["scope=\"source\""]) >= 1.0 {
@@ -123,8 +125,7 @@ fn a_register_flood_is_banned_fast_while_legitimate_calls_go_through() {
         std::thread::sleep(Duration::from_millis(10));
     };
 
-    // alice registers again and calls bob until the flood is over.
-    let refreshed = Phone::registered("alice-2", "alice", "wonderland", DOMAIN, baton.udp);
+    // alice calls bob until the flood is over.
     let mut setups = Vec::new();
     while flood_started.elapsed() < FLOOD_FOR && setups.len() < 200 {
         let placed = Instant::now();

@@ -68,9 +68,7 @@ fn failed_digests_ban_the_source_whose_requests_are_then_dropped_unanswered() {
     // Anything from the banned address is dropped, counted, unanswered:
     // once the drop is counted nothing more comes for it.
     guesser.send(&options(&guesser, "banned-probe", "b1"));
-    assert!(
-        baton.wait_metric("baton_admission_dropped_total", &["reason=\"banned\""], 1.0) >= 1.0
-    );
+    assert!(baton.wait_metric("baton_admission_dropped_total", &["reason=\"banned\""], 1.0) >= 1.0);
     assert!(guesser.recv(Duration::from_millis(300)).is_none());
     // Other sources are served, for the same user too.
     let phone = Peer::bind("127.0.0.1", baton.udp);
@@ -95,9 +93,7 @@ fn a_user_locked_by_guesses_from_many_sources_stays_reachable_from_its_own() {
     // ... but alice's own phone goes on, and other users are untouched.
     assert_eq!(register_ok(&phone, "alice", "wonderland"), 200);
     assert_eq!(register_ok(&stranger, "bob", "builder"), 200);
-    assert!(
-        baton.metric_sum("baton_admission_refused_total", &["reason=\"user_locked\""]) >= 1.0
-    );
+    assert!(baton.metric_sum("baton_admission_refused_total", &["reason=\"user_locked\""]) >= 1.0);
 }
 
 #[test]
@@ -107,7 +103,13 @@ fn invites_and_registers_over_the_source_rate_get_503_then_nothing() {
     let peer = Peer::bind("127.0.0.1", baton.udp);
     const SENT: usize = 6;
     for i in 0..SENT {
-        peer.send(&invite(&peer, "alice", "bob", &format!("rate-{i}"), &format!("r{i}")));
+        peer.send(&invite(
+            &peer,
+            "alice",
+            "bob",
+            &format!("rate-{i}"),
+            &format!("r{i}"),
+        ));
     }
     // Two tokens: 407, 407; then 503 with Retry-After while refusals stay
     // within a burst (two); then silence, counted.
@@ -185,11 +187,17 @@ fn calls_per_user_refuse_the_caller_403_and_the_callee_486() {
     );
     assert_eq!(third.wait_final(T).expect("a final answer"), 486);
     assert_eq!(
-        baton.metric_sum("baton_admission_refused_total", &["reason=\"caller_calls\""]),
+        baton.metric_sum(
+            "baton_admission_refused_total",
+            &["reason=\"caller_calls\""]
+        ),
         1.0
     );
     assert_eq!(
-        baton.metric_sum("baton_admission_refused_total", &["reason=\"callee_calls\""]),
+        baton.metric_sum(
+            "baton_admission_refused_total",
+            &["reason=\"callee_calls\""]
+        ),
         1.0
     );
     // The first call ends: its count is given back once its actors stop
@@ -205,7 +213,10 @@ fn calls_per_user_refuse_the_caller_403_and_the_callee_486() {
             break;
         }
         assert_eq!(next.wait_final(T).expect("a final answer"), 403);
-        assert!(Instant::now() < deadline, "alice's call count never came back");
+        assert!(
+            Instant::now() < deadline,
+            "alice's call count never came back"
+        );
     }
 }
 
@@ -242,15 +253,27 @@ fn a_full_transaction_table_gets_a_stateless_503() {
     let baton = start("max_transactions = 2");
     let peer = Peer::bind("127.0.0.1", baton.udp);
     // Two OPTIONS transactions stay live for Timer J (32 s on UDP).
-    assert_eq!(peer.request(&options(&peer, "tx-a", "a")).status(), Some(200));
-    assert_eq!(peer.request(&options(&peer, "tx-b", "b")).status(), Some(200));
+    assert_eq!(
+        peer.request(&options(&peer, "tx-a", "a")).status(),
+        Some(200)
+    );
+    assert_eq!(
+        peer.request(&options(&peer, "tx-b", "b")).status(),
+        Some(200)
+    );
     let busy = peer.request(&options(&peer, "tx-c", "c"));
     assert_eq!(busy.status(), Some(503));
     assert!(busy.header(&HeaderName::RetryAfter).is_some());
     // A retransmission of a live one is still absorbed by its transaction.
-    assert_eq!(peer.request(&options(&peer, "tx-a", "a")).status(), Some(200));
     assert_eq!(
-        baton.metric_sum("baton_admission_refused_total", &["reason=\"transactions\""]),
+        peer.request(&options(&peer, "tx-a", "a")).status(),
+        Some(200)
+    );
+    assert_eq!(
+        baton.metric_sum(
+            "baton_admission_refused_total",
+            &["reason=\"transactions\""]
+        ),
         1.0
     );
     assert_eq!(baton.metric_sum("baton_sip_transactions_active", &[]), 2.0);

@@ -234,7 +234,12 @@ fn a_malformed_ack_is_never_answered() {
     peer.send(&malformed(&peer, "ACK", "bad2"));
     peer.send(&options(&peer, "after-bad-ack", "ok1"));
     let raw = peer.recv_raw(T).expect("an answer");
-    assert_eq!(status_of(&raw), Some(200), "{}", String::from_utf8_lossy(&raw));
+    assert_eq!(
+        status_of(&raw),
+        Some(200),
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
     let answer = Message::parse(&raw).expect("parses");
     assert_eq!(answer.call_id(), Some("after-bad-ack"));
     assert!(baton.metric_sum("baton_sip_parse_errors_total", &[]) >= 2.0);
