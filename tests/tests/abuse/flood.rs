@@ -85,6 +85,7 @@ fn flood(server: std::net::SocketAddr, sent: Arc<AtomicU64>, stop: Arc<AtomicBoo
 
 #[test]
 fn a_register_flood_is_banned_fast_while_legitimate_calls_go_through() {
+    let _alone = super::exclusive();
     let baton = start("");
     let pid = pid_listening_on(baton.metrics.port()).expect("the node's pid");
     let alice = Phone::registered("alice", "alice", "wonderland", DOMAIN, baton.udp);

@@ -54,6 +54,7 @@ fn register_ok(peer: &Peer, user: &str, password: &str) -> u16 {
 
 #[test]
 fn failed_digests_ban_the_source_whose_requests_are_then_dropped_unanswered() {
+    let _serial = super::shared();
     let baton = start("source_failures = 3");
     let guesser = Peer::bind("127.0.0.3", baton.udp);
     guess(&guesser, "alice", 3);
@@ -77,6 +78,7 @@ fn failed_digests_ban_the_source_whose_requests_are_then_dropped_unanswered() {
 
 #[test]
 fn a_user_locked_by_guesses_from_many_sources_stays_reachable_from_its_own() {
+    let _serial = super::shared();
     let baton = start("source_failures = 100\nuser_failures = 3");
     let phone = Peer::bind("127.0.0.1", baton.udp);
     assert_eq!(register_ok(&phone, "alice", "wonderland"), 200);
@@ -98,6 +100,7 @@ fn a_user_locked_by_guesses_from_many_sources_stays_reachable_from_its_own() {
 
 #[test]
 fn invites_and_registers_over_the_source_rate_get_503_then_nothing() {
+    let _serial = super::shared();
     // A token every 1,000 s: none comes back during the test.
     let baton = start("source_rate = 0.001\nsource_burst = 2");
     let peer = Peer::bind("127.0.0.1", baton.udp);
@@ -158,6 +161,7 @@ fn invites_and_registers_over_the_source_rate_get_503_then_nothing() {
 
 #[test]
 fn calls_per_user_refuse_the_caller_403_and_the_callee_486() {
+    let _serial = super::shared();
     let baton = start("calls_per_user = 1");
     let phone = |user: &str, pw: &str| Phone::registered(user, user, pw, DOMAIN, baton.udp);
     let (alice, bob, carol) = (
@@ -222,6 +226,7 @@ fn calls_per_user_refuse_the_caller_403_and_the_callee_486() {
 
 #[test]
 fn a_user_over_its_call_rate_gets_503() {
+    let _serial = super::shared();
     let baton = start("user_call_rate = 0.001\nuser_call_burst = 1");
     let phone = |user: &str, pw: &str| Phone::registered(user, user, pw, DOMAIN, baton.udp);
     let (alice, bob, _carol) = (
@@ -250,6 +255,7 @@ fn a_user_over_its_call_rate_gets_503() {
 
 #[test]
 fn a_full_transaction_table_gets_a_stateless_503() {
+    let _serial = super::shared();
     let baton = start("max_transactions = 2");
     let peer = Peer::bind("127.0.0.1", baton.udp);
     // Two OPTIONS transactions stay live for Timer J (32 s on UDP).
@@ -281,6 +287,7 @@ fn a_full_transaction_table_gets_a_stateless_503() {
 
 #[test]
 fn tcp_connections_over_the_per_source_cap_are_closed_and_counted() {
+    let _serial = super::shared();
     let baton = start("tcp_connections_per_source = 2");
     let mut open = Vec::new();
     for i in 0..2 {

@@ -21,6 +21,20 @@ const USERS: &str = "[[users]]\nname = \"alice\"\npassword = \"wonderland\"\n\n\
 /// How long a phone or peer waits for one answer.
 const T: Duration = Duration::from_secs(4);
 
+/// The flood test measures latency: it runs alone (write), the other
+/// tests of this binary beside each other (read).
+static EXCLUSIVE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Held by every test but the flood while it runs.
+fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    EXCLUSIVE.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Held by the flood test.
+fn exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
+    EXCLUSIVE.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A node with `limits` (TOML lines of `[limits]`, may be empty).
 fn start(limits: &str) -> Baton {
     Baton::start(

@@ -37,6 +37,7 @@ fn digest_without_qop(challenge: &str, method: &str, uri: &str, user: &str, pw: 
 
 #[test]
 fn an_unauthenticated_invite_gets_one_stateless_407_and_its_ack_is_absorbed() {
+    let _serial = super::shared();
     let baton = start("");
     let peer = Peer::bind("127.0.0.1", baton.udp);
     let text = invite(&peer, "alice", "bob", "stateless-407", "inv1");
@@ -99,6 +100,7 @@ fn an_unauthenticated_invite_gets_one_stateless_407_and_its_ack_is_absorbed() {
 
 #[test]
 fn a_digest_answer_without_qop_is_challenged_again() {
+    let _serial = super::shared();
     let baton = start("");
     let peer = Peer::bind("127.0.0.1", baton.udp);
     let first = peer.request(&register(&peer, "alice", 1, "q1", None));
@@ -140,6 +142,7 @@ fn a_digest_answer_without_qop_is_challenged_again() {
 
 #[test]
 fn a_digest_for_another_uri_gets_400_and_an_equivalent_uri_is_accepted() {
+    let _serial = super::shared();
     let baton = start("");
     let peer = Peer::bind("127.0.0.1", baton.udp);
     let first = peer.request(&register(&peer, "alice", 1, "u1", None));
@@ -181,6 +184,7 @@ fn a_digest_for_another_uri_gets_400_and_an_equivalent_uri_is_accepted() {
 
 #[test]
 fn a_merged_request_gets_482() {
+    let _serial = super::shared();
     let baton = start("");
     let peer = Peer::bind("127.0.0.1", baton.udp);
     let first = peer.request(&options(&peer, "merged", "path1"));
@@ -223,6 +227,7 @@ fn status_of(raw: &[u8]) -> Option<u16> {
 
 #[test]
 fn a_malformed_ack_is_never_answered() {
+    let _serial = super::shared();
     let baton = start("");
     let peer = Peer::bind("127.0.0.1", baton.udp);
     // The same malformation in an OPTIONS is answered 400 ...
@@ -247,6 +252,7 @@ fn a_malformed_ack_is_never_answered() {
 
 #[test]
 fn stray_responses_with_odd_status_codes_mint_no_series() {
+    let _serial = super::shared();
     let baton = start("");
     let peer = Peer::bind("127.0.0.1", baton.udp);
     let a = peer.addr();
