@@ -664,6 +664,29 @@ mod tests {
     }
 
     #[test]
+    fn limits_parse_with_carrier_defaults_and_refuse_zero_rates() {
+        let c = Config::from_toml("", Path::new("x.toml")).expect("valid");
+        assert_eq!(c.limits.source_rate, 5_000.0);
+        assert_eq!(c.limits.calls_per_user, 100);
+        let c = Config::from_toml(
+            "[limits]\nsource_rate = 0.5\nuser_call_rate = 3\ncalls_per_user = 0\nban = \"2m\"\n",
+            Path::new("x.toml"),
+        )
+        .expect("valid");
+        let a = c.limits.admission();
+        assert_eq!(a.source_rate.per_second, 0.5);
+        assert_eq!(a.user_rate.per_second, 3.0);
+        assert_eq!(a.calls_per_user, 0);
+        assert_eq!(a.source_bans.ban, Duration::from_secs(120));
+        let e = err("[limits]\nsource_rate = 0\n");
+        assert!(e.contains("limits.source_rate"), "{e}");
+        let e = err("[limits]\nmax_transactions = 0\n");
+        assert!(e.contains("limits.max_transactions"), "{e}");
+        let e = err("[limits]\nsource_rate = \"fast\"\n");
+        assert!(e.contains("limits.source_rate"), "{e}");
+    }
+
+    #[test]
     fn empty_file_means_defaults_without_users() {
         let c = Config::from_toml("", Path::new("x.toml")).expect("valid");
         assert!(c.users.is_empty());

@@ -27,12 +27,16 @@ static EXCLUSIVE: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 /// Held by every test but the flood while it runs.
 fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
-    EXCLUSIVE.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    EXCLUSIVE
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Held by the flood test.
 fn exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
-    EXCLUSIVE.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    EXCLUSIVE
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A node with `limits` (TOML lines of `[limits]`, may be empty).
