@@ -206,13 +206,14 @@ impl Gate {
     }
 
     /// True when the core's transaction table is full (`live` of them): a
-    /// new request gets a stateless `503` (counted).
+    /// new request (not a retransmission) gets a stateless `503`.
     pub fn transactions_full(&self, live: usize) -> bool {
-        let full = live >= self.max_transactions;
-        if full {
-            metrics::counter!(REFUSED, "reason" => "transactions").increment(1);
-        }
-        full
+        live >= self.max_transactions
+    }
+
+    /// Counts a request refused because the transaction table is full.
+    pub fn count_transactions_refusal(&self) {
+        metrics::counter!(REFUSED, "reason" => "transactions").increment(1);
     }
 
     /// The To tag of a stateless final response to `request`: the same for

@@ -307,10 +307,13 @@ impl SipCore {
                             return;
                         }
                     }
+                    // Checked in this order: the table's size is cheap, the
+                    // retransmission lookup only matters when it is full.
                     if !is_ack
-                        && !self.layer.has_server_transaction(&message)
                         && self.gate.transactions_full(self.layer.len())
+                        && !self.layer.has_server_transaction(&message)
                     {
+                        self.gate.count_transactions_refusal();
                         let busy = self.stateless_503(&message, TRANSACTIONS_RETRY_AFTER);
                         self.send_stateless(busy, &reply_to).await;
                         return;
