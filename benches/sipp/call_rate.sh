@@ -17,14 +17,14 @@ printf "%8s %8s %8s %8s %16s %12s\n" rate calls ok failed retransmissions "cpu_u
 for rate in "${rates[@]}"; do
   calls=$(( rate * 4 )); [ "$calls" -lt 1000 ] && calls=1000
   (cd "$work" && timeout 30 sipp 127.0.0.1:$sip_port -sf "$sipp_dir/register.xml" -inf "$sipp_dir/callee.csv" \
-     -au bob -ap builder -p $uas_port -m 1 -nostdin >/dev/null 2>&1)
+     -au bob -ap builder -auth_uri example.test -p $uas_port -m 1 -nostdin >/dev/null 2>&1)
   (cd "$work" && timeout 120 sipp 127.0.0.1:$sip_port -sf "$sipp_dir/uas.xml" -p $uas_port -m "$calls" -nostdin \
      -trace_screen -screen_file "$work/uas_$rate.screen" -trace_err -error_file "$work/uas_$rate.errors" >/dev/null 2>&1) &
   uas=$!
   sleep 0.3
   before=$(cpu)
   (cd "$work" && timeout 120 sipp 127.0.0.1:$sip_port -sf "$sipp_dir/uac.xml" -inf "$sipp_dir/users.csv" \
-     -au alice -ap wonderland -s bob -p $uac_port -m "$calls" -r "$rate" -l $(( rate * 2 )) -d 0 -nostdin \
+     -au alice -ap wonderland -auth_uri bob@example.test -s bob -p $uac_port -m "$calls" -r "$rate" -l $(( rate * 2 )) -d 0 -nostdin \
      -trace_screen -screen_file "$work/uac_$rate.screen" -trace_err -error_file "$work/uac_$rate.errors" >/dev/null 2>&1) || true
   after=$(cpu)
   wait "$uas" || true

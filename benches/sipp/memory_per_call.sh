@@ -22,18 +22,18 @@ rss() {
 }
 active() { curl -s "127.0.0.1:$metrics_port/metrics" | awk '/^baton_calls_active/ {print $2}'; }
 S=$sipp_dir
-(cd "$work" && timeout 30 sipp 127.0.0.1:$sip_port -sf "$S/register.xml" -inf "$S/callee.csv" -au bob -ap builder -p $uas_port -m 1 -nostdin >/dev/null 2>&1)
+(cd "$work" && timeout 30 sipp 127.0.0.1:$sip_port -sf "$S/register.xml" -inf "$S/callee.csv" -au bob -ap builder -auth_uri example.test -p $uas_port -m 1 -nostdin >/dev/null 2>&1)
 # Calls stay up long enough for a second reading after the INVITE
 # transactions' 32 s timers (RFC 6026 Timers L and M) have let them go.
 hold_ms=$(( (n / rate + 70) * 1000 ))
 (cd "$work" && timeout $(( hold_ms / 1000 + 60 )) sipp 127.0.0.1:$sip_port -sf "$S/uas.xml" -p $uas_port -m "$n" -l $(( n + 100 )) -nostdin >/dev/null 2>&1) &
 sleep 0.3
 # Warm up with a few short calls, then take the baseline.
-(cd "$work" && timeout 30 sipp 127.0.0.1:$sip_port -sf "$S/uac.xml" -inf "$S/users.csv" -au alice -ap wonderland -s bob \
+(cd "$work" && timeout 30 sipp 127.0.0.1:$sip_port -sf "$S/uac.xml" -inf "$S/users.csv" -au alice -ap wonderland -auth_uri bob@example.test -s bob \
    -p $((uac_port + 1)) -m 20 -r 20 -d 0 -nostdin >/dev/null 2>&1) || true
 sleep 5
 base=$(rss)
-(cd "$work" && timeout $(( hold_ms / 1000 + 60 )) sipp 127.0.0.1:$sip_port -sf "$S/uac.xml" -inf "$S/users.csv" -au alice -ap wonderland -s bob \
+(cd "$work" && timeout $(( hold_ms / 1000 + 60 )) sipp 127.0.0.1:$sip_port -sf "$S/uac.xml" -inf "$S/users.csv" -au alice -ap wonderland -auth_uri bob@example.test -s bob \
    -p $uac_port -m "$n" -r "$rate" -l $(( n + 100 )) -d "$hold_ms" -nostdin >/dev/null 2>&1) &
 deadline=$(( $(date +%s) + n / rate + 60 ))
 while [ "$(date +%s)" -lt "$deadline" ]; do

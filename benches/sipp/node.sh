@@ -1,6 +1,8 @@
 # Shared by the SIPp harnesses (sourced, not run): builds and starts a
 # release node on loopback with alice and bob, MD5 first (SIPp 3.6 reads only
-# the first challenge), and cleans up on exit. The caller sets sip_port,
+# the first challenge), and cleans up on exit. SIPp's digest uri is the
+# remote address unless -auth_uri names the Request-URI, which Baton
+# requires (RFC 7616 §3.4.6): the harnesses pass it. The caller sets sip_port,
 # metrics_port and media_ports before sourcing; afterwards $work holds the
 # node's files and $baton_pid its process.
 command -v sipp >/dev/null || { echo "$0: sipp is required (apt-get install sip-tester)" >&2; exit 1; }
@@ -18,6 +20,11 @@ ports = "$media_ports"
 listen = "127.0.0.1:$metrics_port"
 [cluster]
 data_dir = "$work/data"
+[limits]
+# One caller (alice) places every call of the harness, thousands at once:
+# no per-user call cap. The per-source rate default (5,000 INVITEs and
+# REGISTERs a second) already covers 1,500 calls/s with their 407 round trip.
+calls_per_user = 0
 [[users]]
 name = "alice"
 password = "wonderland"

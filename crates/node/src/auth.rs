@@ -3,7 +3,7 @@
 
 use crate::config::{DigestAlgorithm, UserConfig, UserSecret};
 use sip_auth::{Algorithm, AuthError, Credentials, DigestHash, NonceCounter, NonceIssuer, Secret};
-use sip_message::{HeaderName, Message};
+use sip_message::{HeaderName, Host, Message, Params, SipUri, Uri};
 use std::collections::HashMap;
 
 /// What authentication concluded about a request.
@@ -17,7 +17,36 @@ pub enum AuthOutcome {
         stale: bool,
         /// Why, for the metrics label (`none` when no credentials came).
         reason: &'static str,
+        /// The user name the credentials claimed, if any came (it may be
+        /// invented: only for the capped failure tables).
+        user: Option<String>,
     },
+    /// The credentials' digest `uri` is not the Request-URI: `400 Bad
+    /// Request` (RFC 2617 §3.2.2.5, RFC 7616 §3.4.6). Not a challenge: a
+    /// client that computed its digest over another URI would fail again.
+    BadRequest {
+        /// The reason phrase.
+        reason: &'static str,
+    },
+}
+
+impl AuthOutcome {
+    /// True for a failure that counts toward a ban: a wrong password or a
+    /// user that does not exist. A foreign or replayed nonce comes with a
+    /// response that was right for it (the response is checked first), so
+    /// whoever sent it knows the password: after a restart every phone
+    /// behind an SBC sends one such answer, which must not ban the SBC.
+    /// Missing or malformed credentials, a stale nonce or an unoffered
+    /// algorithm are client bugs or the normal first round trip.
+    pub fn is_guess(&self) -> bool {
+        matches!(
+            self,
+            AuthOutcome::Challenge {
+                reason: "wrong_password" | "unknown_user",
+                ..
+            }
+        )
+    }
 }
 
 /// Checks credentials and mints challenges for one realm.
@@ -70,6 +99,7 @@ impl Authenticator {
             return AuthOutcome::Challenge {
                 stale: false,
                 reason: "none",
+                user: None,
             };
         };
         let mut reason = "none";
@@ -93,10 +123,29 @@ impl Authenticator {
                 reason = "algorithm";
                 continue;
             }
+            let user = Some(creds.username.clone());
+            // Our challenges always offer qop="auth": an answer without it
+            // would escape the nonce-count replay check.
+            if creds.require_qop().is_err() {
+                return AuthOutcome::Challenge {
+                    stale: false,
+                    reason: "qop_missing",
+                    user,
+                };
+            }
+            if !request
+                .request_uri()
+                .is_some_and(|r| digest_uri_matches(&creds.uri, r))
+            {
+                return AuthOutcome::BadRequest {
+                    reason: "Digest URI Mismatch",
+                };
+            }
             let Some(secret) = self.users.get(&creds.username) else {
                 return AuthOutcome::Challenge {
                     stale: false,
                     reason: "unknown_user",
+                    user,
                 };
             };
             let secret = match secret {
@@ -114,6 +163,7 @@ impl Authenticator {
                 return AuthOutcome::Challenge {
                     stale: false,
                     reason: label(&e),
+                    user,
                 };
             }
             match self.issuer.validate(&creds.nonce, now_unix) {
@@ -122,12 +172,14 @@ impl Authenticator {
                     return AuthOutcome::Challenge {
                         stale: true,
                         reason: "stale",
+                        user,
                     }
                 }
                 Err(e) => {
                     return AuthOutcome::Challenge {
                         stale: false,
                         reason: label(&e),
+                        user,
                     }
                 }
             }
@@ -136,6 +188,7 @@ impl Authenticator {
                     return AuthOutcome::Challenge {
                         stale: false,
                         reason: label(&e),
+                        user,
                     };
                 }
             }
@@ -144,8 +197,93 @@ impl Authenticator {
         AuthOutcome::Challenge {
             stale: false,
             reason,
+            user: None,
         }
     }
+}
+
+/// Whether the digest `uri` names the same resource as the Request-URI
+/// (RFC 3261 §22.4, RFC 7616 §3.4.6), compared as URIs by the rules of
+/// RFC 3261 §19.1.4: scheme, user and password exactly (after
+/// %-unescaping), host case-insensitively, the port only when both or
+/// neither carry one, the `user`, `ttl`, `method`, `maddr` and `transport`
+/// parameters when either side has them, other parameters when both have
+/// them, headers exactly. A digest uri that does not parse never matches.
+pub fn digest_uri_matches(digest_uri: &str, request_uri: &Uri) -> bool {
+    let Ok(digest) = Uri::parse(digest_uri.trim()) else {
+        return false;
+    };
+    match (&digest, request_uri) {
+        (Uri::Sip(a), Uri::Sip(b)) => sip_uris_equal(a, b),
+        (Uri::Tel(a), Uri::Tel(b)) => {
+            a.number == b.number && params_equal(&a.params, &b.params, &[])
+        }
+        (Uri::Other(a), Uri::Other(b)) => {
+            a.scheme.eq_ignore_ascii_case(&b.scheme) && a.rest == b.rest
+        }
+        _ => false,
+    }
+}
+
+fn sip_uris_equal(a: &SipUri, b: &SipUri) -> bool {
+    let host_equal = match (&a.host, &b.host) {
+        (Host::Domain(x), Host::Domain(y)) => x.eq_ignore_ascii_case(y),
+        (x, y) => x == y,
+    };
+    a.secure == b.secure
+        && unescape(a.user.as_deref()) == unescape(b.user.as_deref())
+        && unescape(a.password.as_deref()) == unescape(b.password.as_deref())
+        && host_equal
+        && a.port == b.port
+        && params_equal(
+            &a.params,
+            &b.params,
+            &["user", "ttl", "method", "maddr", "transport"],
+        )
+        && a.headers == b.headers
+}
+
+/// §19.1.4: a parameter in both URIs must match (case-insensitively); one
+/// of `must_match` present in only one URI makes them differ; any other
+/// parameter present in only one is ignored.
+fn params_equal(a: &Params, b: &Params, must_match: &[&str]) -> bool {
+    let differ = |x: &Params, y: &Params| {
+        x.0.iter().any(|p| match y.get(&p.name) {
+            Some(other) => !match (p.value.as_deref(), other) {
+                (Some(v), Some(w)) => v.eq_ignore_ascii_case(w),
+                (None, None) => true,
+                _ => false,
+            },
+            None => must_match.iter().any(|m| m.eq_ignore_ascii_case(&p.name)),
+        })
+    };
+    !differ(a, b) && !differ(b, a)
+}
+
+/// %-unescapes a user or password part (RFC 3261 §19.1.4: `sip:%61lice@x`
+/// is `sip:alice@x`). Invalid escapes are kept as written.
+fn unescape(part: Option<&str>) -> Option<Vec<u8>> {
+    let part = part?.as_bytes();
+    let mut out = Vec::with_capacity(part.len());
+    let mut i = 0;
+    while i < part.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            part[i],
+            part.get(i + 1).copied().and_then(hex),
+            part.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Some(out)
 }
 
 fn label(e: &AuthError) -> &'static str {
@@ -155,5 +293,45 @@ fn label(e: &AuthError) -> &'static str {
         AuthError::InvalidNonce => "bad_nonce",
         AuthError::StaleNonce => "stale",
         _ => "malformed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matches(digest: &str, request: &str) -> bool {
+        digest_uri_matches(digest, &Uri::parse(request).expect("request uri"))
+    }
+
+    #[test]
+    fn digest_uris_compare_as_uris() {
+        assert!(matches("sip:bob@example.test", "sip:bob@example.test"));
+        assert!(matches("sip:bob@EXAMPLE.test", "sip:bob@example.test"));
+        assert!(matches("sip:%62ob@example.test", "sip:bob@example.test"));
+        assert!(matches(
+            "sip:bob@example.test;transport=UDP",
+            "sip:bob@example.test;transport=udp"
+        ));
+        // A parameter only one side has is ignored, unless §19.1.4 says not.
+        assert!(matches(
+            "sip:bob@example.test;foo=1",
+            "sip:bob@example.test"
+        ));
+        assert!(!matches(
+            "sip:bob@example.test;transport=tcp",
+            "sip:bob@example.test"
+        ));
+        assert!(!matches("sip:Bob@example.test", "sip:bob@example.test"));
+        assert!(!matches("sip:carol@example.test", "sip:bob@example.test"));
+        assert!(!matches(
+            "sip:bob@example.test:5060",
+            "sip:bob@example.test"
+        ));
+        assert!(!matches("sips:bob@example.test", "sip:bob@example.test"));
+        assert!(!matches("sip:bob@other.test", "sip:bob@example.test"));
+        assert!(!matches("not a uri", "sip:bob@example.test"));
+        assert!(matches("tel:+15551234", "tel:+15551234"));
+        assert!(!matches("tel:+15551234", "sip:+15551234@example.test"));
     }
 }

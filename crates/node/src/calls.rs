@@ -150,8 +150,16 @@ impl Calls {
         }
     }
 
-    /// Starts a call for an authenticated, routed INVITE.
-    pub async fn start(&mut self, invite: Message, flow: Flow, source: Flow, plan: CallPlan) {
+    /// Starts a call for an authenticated, routed INVITE; its number, or
+    /// `None` when its actor could not start. [`CallNotice::Gone`] with
+    /// that number says when it has ended.
+    pub async fn start(
+        &mut self,
+        invite: Message,
+        flow: Flow,
+        source: Flow,
+        plan: CallPlan,
+    ) -> Option<CallNumber> {
         let call = CallNumber(self.next);
         self.next += 1;
         let key = (
@@ -184,8 +192,12 @@ impl Calls {
                 self.device_routes
                     .insert(key.clone(), (call, LegIndex::CALLER));
                 self.route_keys.insert(call, vec![key]);
+                Some(call)
             }
-            Err(e) => tracing::error!(error = %e, "cannot start a call actor"),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start a call actor");
+                None
+            }
         }
     }
 

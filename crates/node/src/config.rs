@@ -35,6 +35,9 @@ pub struct Config {
     /// Cluster membership and storage.
     #[serde(default)]
     pub cluster: ClusterConfig,
+    /// Admission limits (rates, bans, caps).
+    #[serde(default)]
+    pub limits: LimitsConfig,
     /// Users of the domain.
     #[serde(default)]
     pub users: Vec<UserConfig>,
@@ -255,6 +258,99 @@ impl Default for HandoverConfig {
             feature_code: "*11".into(),
             authorization_timeout: Duration::from_secs(20),
             monitor_allowed: true,
+        }
+    }
+}
+
+/// `[limits]`: what one source or one user may ask of the node. The
+/// defaults are a carrier's: they let an SBC's aggregate traffic from one
+/// address through (the SIPp harness runs 1,500 calls/s from one source,
+/// two INVITEs a call with the digest round trip) and stop a password
+/// guesser within a second.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// New INVITEs and REGISTERs per second from one source address
+    /// (IPv6: one /64). Over it: `503` with `Retry-After`; more than
+    /// `source_burst` refused in a row: dropped unanswered.
+    pub source_rate: f64,
+    /// Requests a source may send back to back.
+    pub source_burst: u32,
+    /// Authenticated new INVITEs per second of one user (over: `503`).
+    pub user_call_rate: f64,
+    /// Authenticated new INVITEs a user may send back to back.
+    pub user_call_burst: u32,
+    /// Failed digests (wrong password, unknown user) from one source within `failure_window` that ban it: its
+    /// requests are dropped unanswered. 0 turns source bans off.
+    pub source_failures: u32,
+    /// Failed digests for one user within `failure_window` that lock it:
+    /// refused (`403`) except from sources it authenticated from before.
+    /// 0 turns user locks off.
+    pub user_failures: u32,
+    /// The window failures are counted in.
+    #[serde(with = "humantime_serde_compat")]
+    pub failure_window: Duration,
+    /// The first ban's length; each repeat doubles it up to `max_ban`.
+    #[serde(with = "humantime_serde_compat")]
+    pub ban: Duration,
+    /// The longest ban.
+    #[serde(with = "humantime_serde_compat")]
+    pub max_ban: Duration,
+    /// Live calls per user, as caller or callee (0: no limit). A caller
+    /// over it gets `403`, a callee over it `486`.
+    pub calls_per_user: u32,
+    /// Live SIP server transactions of the node's core; a new request
+    /// beyond it gets a stateless `503` with `Retry-After`.
+    pub max_transactions: usize,
+    /// Inbound TCP connections open at once from one source address.
+    pub tcp_connections_per_source: usize,
+    /// Entries each admission table keeps (sources, users); the idlest
+    /// goes first.
+    pub table_size: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            source_rate: 5_000.0,
+            source_burst: 10_000,
+            user_call_rate: 2_000.0,
+            user_call_burst: 4_000,
+            source_failures: 20,
+            user_failures: 50,
+            failure_window: Duration::from_secs(60),
+            ban: Duration::from_secs(60),
+            max_ban: Duration::from_secs(3600),
+            calls_per_user: 100,
+            max_transactions: 50_000,
+            tcp_connections_per_source: 256,
+            table_size: 65_536,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The admission crate's view of these limits.
+    pub fn admission(&self) -> admission::Limits {
+        let bans = |threshold| admission::BanPolicy {
+            threshold,
+            window: self.failure_window,
+            ban: self.ban,
+            max_ban: self.max_ban.max(self.ban),
+        };
+        admission::Limits {
+            source_rate: admission::Rate {
+                per_second: self.source_rate,
+                burst: f64::from(self.source_burst),
+            },
+            user_rate: admission::Rate {
+                per_second: self.user_call_rate,
+                burst: f64::from(self.user_call_burst),
+            },
+            source_bans: bans(self.source_failures),
+            user_bans: bans(self.user_failures),
+            calls_per_user: self.calls_per_user,
+            table_cap: self.table_size,
         }
     }
 }
@@ -484,6 +580,35 @@ impl Config {
             key: key.to_string(),
             message,
         };
+        let l = &self.limits;
+        for (key, rate) in [
+            ("limits.source_rate", l.source_rate),
+            ("limits.user_call_rate", l.user_call_rate),
+        ] {
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(fail(key, "must be a rate above zero (per second)".into()));
+            }
+        }
+        for (key, value) in [
+            ("limits.source_burst", l.source_burst as usize),
+            ("limits.user_call_burst", l.user_call_burst as usize),
+            ("limits.max_transactions", l.max_transactions),
+            (
+                "limits.tcp_connections_per_source",
+                l.tcp_connections_per_source,
+            ),
+            ("limits.table_size", l.table_size),
+        ] {
+            if value == 0 {
+                return Err(fail(key, "must be at least 1".into()));
+            }
+        }
+        if l.ban.is_zero() || l.failure_window.is_zero() {
+            return Err(fail(
+                "limits.ban",
+                "bans and their window must be longer than zero".into(),
+            ));
+        }
         let mut seen = std::collections::HashSet::new();
         if self.sip.digest.is_empty() || !self.sip.digest.iter().all(|a| seen.insert(*a)) {
             return Err(fail(
@@ -571,6 +696,29 @@ mod tests {
         assert_eq!(c.cluster.data_dir, PathBuf::from("./baton-data"));
         let names: Vec<_> = c.users.iter().map(|u| u.name.as_str()).collect();
         assert_eq!(names, ["alice", "bob", "carol"]);
+    }
+
+    #[test]
+    fn limits_parse_with_carrier_defaults_and_refuse_zero_rates() {
+        let c = Config::from_toml("", Path::new("x.toml")).expect("valid");
+        assert_eq!(c.limits.source_rate, 5_000.0);
+        assert_eq!(c.limits.calls_per_user, 100);
+        let c = Config::from_toml(
+            "[limits]\nsource_rate = 0.5\nuser_call_rate = 3\ncalls_per_user = 0\nban = \"2m\"\n",
+            Path::new("x.toml"),
+        )
+        .expect("valid");
+        let a = c.limits.admission();
+        assert_eq!(a.source_rate.per_second, 0.5);
+        assert_eq!(a.user_rate.per_second, 3.0);
+        assert_eq!(a.calls_per_user, 0);
+        assert_eq!(a.source_bans.ban, Duration::from_secs(120));
+        let e = err("[limits]\nsource_rate = 0\n");
+        assert!(e.contains("limits.source_rate"), "{e}");
+        let e = err("[limits]\nmax_transactions = 0\n");
+        assert!(e.contains("limits.max_transactions"), "{e}");
+        let e = err("[limits]\nsource_rate = \"fast\"\n");
+        assert!(e.contains("limits.source_rate"), "{e}");
     }
 
     #[test]

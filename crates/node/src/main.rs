@@ -6,6 +6,7 @@ mod call_log;
 mod calls;
 mod config;
 mod dialog_events;
+mod limits;
 mod metrics;
 mod replaces;
 mod server;

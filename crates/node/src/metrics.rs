@@ -111,7 +111,7 @@ pub fn count_message(direction: &'static str, message: &sip_message::Message) {
         (None, Some(c)) => method_label(&c.method),
         (None, None) => "other",
     };
-    let status = message.status().map_or(String::new(), |s| s.to_string());
+    let status = message.status().map_or(String::new(), status_label);
     metrics::counter!(SIP_MESSAGES, "direction" => direction, "method" => method, "status" => status)
         .increment(1);
 }
@@ -129,6 +129,25 @@ pub const HTTP_CONNECTIONS_ACTIVE: &str = "baton_http_connections_active";
 /// `not_loopback` (403, no token configured), `missing_token` or
 /// `wrong_token` (401).
 pub const HTTP_ADMIN_DENIED: &str = "baton_http_admin_denied_total";
+
+/// A label value for a status code: a code in the IANA registry of SIP
+/// response codes as itself, any other as `other`, so that a peer's stray
+/// responses cannot mint series.
+pub fn status_label(code: u16) -> String {
+    /// The IANA "Response Codes" registry of SIP parameters.
+    const REGISTERED: &[u16] = &[
+        100, 180, 181, 182, 183, 199, 200, 202, 204, 300, 301, 302, 305, 380, 400, 401, 402, 403,
+        404, 405, 406, 407, 408, 410, 412, 413, 414, 415, 416, 417, 420, 421, 422, 423, 424, 425,
+        428, 429, 430, 433, 436, 437, 438, 439, 440, 469, 470, 480, 481, 482, 483, 484, 485, 486,
+        487, 488, 489, 491, 493, 494, 500, 501, 502, 503, 504, 505, 513, 555, 580, 600, 603, 604,
+        606, 607, 608,
+    ];
+    if REGISTERED.binary_search(&code).is_ok() {
+        code.to_string()
+    } else {
+        "other".to_string()
+    }
+}
 
 /// A JSON view for an admin endpoint (the replicated call table for
 /// `GET /calls`, …), rendered on each request.

@@ -6,8 +6,9 @@
 //! feed one input, drain transmits and events, sleep until the next
 //! deadline.
 
-use crate::auth::{AuthOutcome, Authenticator};
+use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::limits::Authn;
 use crate::metrics as m;
 use crate::uas_checks::{self, Refusal};
 use anyhow::Context as _;
@@ -40,6 +41,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     media_relay::describe_metrics();
     call::metrics::describe();
     raft::metrics::describe_metrics();
+    crate::limits::describe_metrics();
     // The replicated call log: a one-node cluster by default. A restarted
     // node finds its calls here again.
     let cluster = Arc::new(
@@ -109,6 +111,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     transport_config.force_rport = config.sip.force_rport;
     transport_config.tcp_body_timeout = config.sip.tcp_body_timeout;
     transport_config.tcp_idle_timeout = config.sip.tcp_idle_timeout;
+    transport_config.max_tcp_connections_per_ip = config.limits.tcp_connections_per_source;
     let (transport, mut events) = Transport::start(transport_config)
         .await
         .context("SIP listeners")?;
@@ -197,6 +200,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             _ = housekeeping.tick() => {
                 core.expire_registrations();
                 core.expire_subscriptions().await;
+                core.gate.sweep(Instant::now());
                 // Ended calls stay in the replicated table as tombstones
                 // (a retried command cannot revive them); past a minute
                 // they are purged, or the table would grow without bound.
@@ -206,7 +210,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 }
             }
             Some(notice) = notices.recv() => match notice {
-                call::CallNotice::Gone(number) => core.calls.forget(number),
+                call::CallNotice::Gone(number) => {
+                    core.gate.call_ended(number);
+                    core.calls.forget(number);
+                }
                 call::CallNotice::Dialog(dialog) => core.on_dialog(&dialog).await,
             },
             _ = terminate.recv(), if draining.is_none() => {
@@ -265,6 +272,11 @@ struct SipCore {
     /// Whether the call log takes new work (fail closed: new calls and
     /// pulls get `503` while it cannot commit or falls behind).
     log_gate: Option<crate::call_log::LogGate>,
+    /// Admission control (`[limits]`).
+    gate: crate::limits::Gate,
+    /// Where the request being handled came from (the packet's source,
+    /// not its Via, which anyone can write): bans key on it.
+    source: Option<std::net::IpAddr>,
 }
 
 impl SipCore {
@@ -293,6 +305,8 @@ impl SipCore {
             notifies: Vec::new(),
             request_source: None,
             log_gate: None,
+            gate: crate::limits::Gate::new(&config.limits),
+            source: None,
         }
     }
 
@@ -302,6 +316,11 @@ impl SipCore {
             TransportEvent::Message { message, flow } => {
                 m::count_message("in", &message);
                 if message.is_request() {
+                    let source = flow.remote.ip();
+                    if self.gate.banned(now, source) {
+                        return;
+                    }
+                    self.source = Some(source);
                     let Some(reply_to) = message.top_via().and_then(|via| {
                         sip_transport::response_target(&via, &flow, self.force_rport)
                     }) else {
@@ -309,16 +328,40 @@ impl SipCore {
                         return;
                     };
                     let reply_flow = to_proto_flow(&reply_to);
+                    let is_ack = message.method() == Some(&Method::ACK);
+                    if is_ack && self.gate.is_stateless_ack(&message) {
+                        return;
+                    }
                     // The packet's real source: in-dialog requests count
                     // only from their device's flow (issue 8).
-                    let source = to_proto_flow(&flow.reply_target());
-                    self.request_source = Some(source);
+                    let source_flow = to_proto_flow(&flow.reply_target());
+                    self.request_source = Some(source_flow);
                     if let Some(route) = self.calls.route_request(&message) {
-                        self.calls.deliver(route, message, reply_flow, source);
+                        self.calls.deliver(route, message, reply_flow, source_flow);
                         return;
                     }
                     let new_invite =
                         message.method() == Some(&Method::INVITE) && message.to_tag().is_none();
+                    if new_invite || message.method() == Some(&Method::REGISTER) {
+                        if let Err(retry) = self.gate.source_rate(now, source) {
+                            if let Some(retry) = retry {
+                                let busy = self.stateless_503(&message, retry);
+                                self.send_stateless(busy, &reply_to).await;
+                            }
+                            return;
+                        }
+                    }
+                    // Checked in this order: the table's size is cheap, the
+                    // retransmission lookup only matters when it is full.
+                    if !is_ack
+                        && self.gate.transactions_full(self.layer.len())
+                        && !self.layer.has_server_transaction(&message)
+                    {
+                        self.gate.count_transactions_refusal();
+                        let busy = self.stateless_503(&message, TRANSACTIONS_RETRY_AFTER);
+                        self.send_stateless(busy, &reply_to).await;
+                        return;
+                    }
                     if new_invite && self.is_switch_request(&message) {
                         // The call response goes out before any check or
                         // log write (handover contract §3).
@@ -330,20 +373,41 @@ impl SipCore {
                             .transport
                             .send(&reply_to, Bytes::from(trying.to_bytes()))
                             .await;
-                        match self.plan_pull(&message) {
+                        match self.plan_pull(&message, &flow) {
                             Pull::Deliver { call, moving } => {
-                                self.calls.pull(call, moving, message, reply_flow, source);
+                                self.calls
+                                    .pull(call, moving, message, reply_flow, source_flow);
                                 return;
                             }
                             Pull::Answer(response) => self.precomputed = Some(response),
+                            Pull::Stateless(response) => {
+                                if let Some(response) = response {
+                                    self.send_stateless(response, &reply_to).await;
+                                }
+                                return;
+                            }
                         }
                     } else if new_invite {
-                        match self.plan_call(&message) {
+                        match self.plan_call(&message, &flow) {
                             Plan::Start(plan) => {
-                                self.calls.start(message, reply_flow, source, plan).await;
+                                let (caller, callee) =
+                                    (plan.caller_user.clone(), plan.callee_user.clone());
+                                if let Some(call) = self
+                                    .calls
+                                    .start(message, reply_flow, source_flow, plan)
+                                    .await
+                                {
+                                    self.gate.call_started(call, &caller, &callee);
+                                }
                                 return;
                             }
                             Plan::Answer(response) => self.precomputed = Some(response),
+                            Plan::Stateless(response) => {
+                                if let Some(response) = response {
+                                    self.send_stateless(response, &reply_to).await;
+                                }
+                                return;
+                            }
                         }
                     }
                     match self
@@ -353,6 +417,10 @@ impl SipCore {
                         Ok(RequestOutcome::New(_)) | Ok(RequestOutcome::Absorbed) => {}
                         Ok(RequestOutcome::StrayAck(_)) => {
                             metrics::counter!(m::SIP_STRAY, "kind" => "ack").increment(1);
+                        }
+                        Ok(RequestOutcome::Merged(_)) => {
+                            // RFC 3261 §8.2.2.2: the layer answered 482.
+                            metrics::counter!(m::SIP_STRAY, "kind" => "merged").increment(1);
                         }
                         Err(e) => {
                             tracing::debug!(error = %e, "request refused by the transaction layer")
@@ -410,6 +478,20 @@ impl SipCore {
             return;
         };
         if headers.get(&HeaderName::Via).is_none() {
+            return;
+        }
+        // An ACK is never answered (RFC 3261 §17.2.1: it has no response),
+        // not even a malformed one; its CSeq names it (the request line is
+        // not kept by the parser). Without a CSeq no response could be
+        // matched by the client anyway.
+        let Some(cseq) = headers.get(&HeaderName::CSeq) else {
+            return;
+        };
+        if cseq
+            .split_whitespace()
+            .nth(1)
+            .is_none_or(|method| method.eq_ignore_ascii_case("ACK"))
+        {
             return;
         }
         let mut builder = ResponseBuilder::from_headers(headers, error.status()).to_tag(&new_tag());
@@ -541,16 +623,17 @@ impl SipCore {
                 if let Err(refusal) = uas_checks::check_register_aor(request) {
                     return refuse(request, &refusal);
                 }
-                match self
-                    .auth
-                    .check(request, &HeaderName::Authorization, now_unix)
-                {
-                    AuthOutcome::Challenge { stale, reason } => {
-                        metrics::counter!("baton_auth_challenges_total", "reason" => reason)
-                            .increment(1);
-                        self.challenge(request, 401, stale, now_unix)
+                match self.authenticate(
+                    request,
+                    &HeaderName::Authorization,
+                    self.source.unwrap_or(flow.remote.ip()),
+                ) {
+                    Authn::Challenge { stale } => {
+                        self.challenge(request, 401, stale, now_unix, usize::MAX)
                     }
-                    AuthOutcome::Authenticated(user) => self.register(request, &user, flow),
+                    Authn::User(user) => self.register(request, &user, flow),
+                    Authn::BadRequest(reason) => simple(request, 400, Some(reason)),
+                    Authn::Locked => simple(request, 403, None),
                 }
             }
             Method::INVITE if in_dialog => simple(request, 481, None),
@@ -566,16 +649,17 @@ impl SipCore {
                 None => simple(request, 481, None),
             },
             Method::SUBSCRIBE => {
-                match self
-                    .auth
-                    .check(request, &HeaderName::Authorization, now_unix)
-                {
-                    AuthOutcome::Challenge { stale, reason } => {
-                        metrics::counter!("baton_auth_challenges_total", "reason" => reason)
-                            .increment(1);
-                        self.challenge(request, 401, stale, now_unix)
+                match self.authenticate(
+                    request,
+                    &HeaderName::Authorization,
+                    self.source.unwrap_or(flow.remote.ip()),
+                ) {
+                    Authn::Challenge { stale } => {
+                        self.challenge(request, 401, stale, now_unix, usize::MAX)
                     }
-                    AuthOutcome::Authenticated(user) => {
+                    Authn::BadRequest(reason) => simple(request, 400, Some(reason)),
+                    Authn::Locked => simple(request, 403, None),
+                    Authn::User(user) => {
                         let (response, out) =
                             self.dialog_events
                                 .on_subscribe(Instant::now(), request, &user, flow);
@@ -607,7 +691,7 @@ impl SipCore {
 
     /// Decides what a new INVITE gets (RFC 3261 §8.2 checks, digest, the
     /// callee's contacts): an answer through the transaction layer, or a call.
-    fn plan_call(&mut self, invite: &Message) -> Plan {
+    fn plan_call(&mut self, invite: &Message, flow: &sip_transport::Flow) -> Plan {
         if let Err(r) = uas_checks::check_request(invite)
             .and_then(|()| uas_checks::check_session_content(invite))
             .and_then(|()| uas_checks::check_relayable(invite))
@@ -629,10 +713,14 @@ impl SipCore {
                     .build(),
             );
         }
-        let caller = match self.authenticate_invite(invite) {
+        let caller = match self.authenticate_invite(invite, flow) {
             Ok(user) => user,
-            Err(response) => return Plan::Answer(*response),
+            Err(Early::Stateless(response)) => return Plan::Stateless(response.map(|r| *r)),
+            Err(Early::Answer(response)) => return Plan::Answer(*response),
         };
+        if let Err(retry) = self.gate.user_rate(Instant::now(), &caller) {
+            return Plan::Answer(retry_later(invite, retry));
+        }
         // RFC 4028 §8.1: a session interval below our minimum gets 422.
         let asked = invite
             .header(&HeaderName::SessionExpires)
@@ -714,22 +802,81 @@ impl SipCore {
         )
     }
 
-    /// Digest for a new INVITE (`407`): the authenticated user, or the
-    /// challenge.
-    fn authenticate_invite(&mut self, invite: &Message) -> Result<String, Box<Message>> {
+    /// Digest for a new INVITE (`407`): the authenticated user, or what to
+    /// answer. The challenge is stateless (RFC 3261 §26.3.2.4): sent once,
+    /// outside any transaction, and over UDP no larger than the request
+    /// (only the preferred challenge, then no `Server` header, if all of
+    /// them would be), so a spoofed source gets one packet about the size
+    /// of what was sent and no transaction is held for 32 s.
+    fn authenticate_invite(
+        &mut self,
+        invite: &Message,
+        flow: &sip_transport::Flow,
+    ) -> Result<String, Early> {
         let now_unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        match self
-            .auth
-            .check(invite, &HeaderName::ProxyAuthorization, now_unix)
-        {
-            AuthOutcome::Challenge { stale, reason } => {
-                metrics::counter!("baton_auth_challenges_total", "reason" => reason).increment(1);
-                Err(Box::new(self.challenge(invite, 407, stale, now_unix)))
+        match self.authenticate(invite, &HeaderName::ProxyAuthorization, flow.remote.ip()) {
+            Authn::User(user) => Ok(user),
+            Authn::BadRequest(reason) => {
+                Err(Early::Answer(Box::new(simple(invite, 400, Some(reason)))))
             }
-            AuthOutcome::Authenticated(user) => Ok(user),
+            Authn::Locked => Err(Early::Answer(Box::new(simple(invite, 403, None)))),
+            Authn::Challenge { stale } => {
+                let size = invite.to_bytes().len();
+                let reliable = flow.kind != TransportKind::Udp;
+                let mut response = self.challenge(invite, 407, stale, now_unix, usize::MAX);
+                if !reliable && response.to_bytes().len() > size {
+                    response = self.challenge(invite, 407, stale, now_unix, 1);
+                }
+                if !reliable && response.to_bytes().len() > size {
+                    // Still larger (a minimal late-offer INVITE): drop what
+                    // is optional. If even that is larger, it goes anyway
+                    // (one packet, a few bytes over, counted): refusing the
+                    // challenge would lock such clients out.
+                    response.headers.remove(&HeaderName::Server);
+                    if response.to_bytes().len() > size {
+                        metrics::counter!(crate::limits::OVERSIZE_CHALLENGES).increment(1);
+                    }
+                }
+                Err(Early::Stateless(Some(Box::new(response))))
+            }
         }
+    }
+
+    /// Digest for any request, through admission control: bans, locks and
+    /// their metrics (`crate::limits`).
+    fn authenticate(
+        &mut self,
+        request: &Message,
+        header: &HeaderName,
+        source: std::net::IpAddr,
+    ) -> Authn {
+        let now_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let outcome = self.auth.check(request, header, now_unix);
+        self.gate.on_auth(Instant::now(), source, outcome)
+    }
+
+    /// A stateless final response goes straight to the transport: no
+    /// transaction, no retransmission.
+    async fn send_stateless(&self, response: Message, to: &Target) {
+        m::count_message("out", &response);
+        let _ = self
+            .transport
+            .send(to, Bytes::from(response.to_bytes()))
+            .await;
+    }
+
+    /// A stateless `503` with `Retry-After` (RFC 3261 §21.5.4), its To tag
+    /// the stateless one so that its ACK is absorbed.
+    fn stateless_503(&self, request: &Message, retry: std::time::Duration) -> Message {
+        ResponseBuilder::to_request(request, 503)
+            .to_tag(&self.gate.stateless_tag(request))
+            .header(HeaderName::RetryAfter, retry.as_secs().max(1).to_string())
+            .header(HeaderName::Server, SERVER)
+            .build()
     }
 
     /// Whether a new INVITE asks to pull a call: it names a dialog in
@@ -746,7 +893,7 @@ impl SipCore {
     /// §3, in its order): digest, the Replaces header, the dialog, the
     /// user, the device. The call makes the rest (a pending attempt, the
     /// codec).
-    fn plan_pull(&mut self, invite: &Message) -> Pull {
+    fn plan_pull(&mut self, invite: &Message, flow: &sip_transport::Flow) -> Pull {
         if let Err(r) = uas_checks::check_request(invite)
             .and_then(|()| uas_checks::check_session_content(invite))
         {
@@ -756,9 +903,10 @@ impl SipCore {
             metrics::counter!(call::metrics::HANDOVERS_TOTAL, "result" => "rejected").increment(1);
             return Pull::Answer(response);
         }
-        let user = match self.authenticate_invite(invite) {
+        let user = match self.authenticate_invite(invite, flow) {
             Ok(user) => user,
-            Err(response) => return Pull::Answer(*response),
+            Err(Early::Stateless(response)) => return Pull::Stateless(response.map(|r| *r)),
+            Err(Early::Answer(response)) => return Pull::Answer(*response),
         };
         let rejected = |code: u16, reason: &str| {
             metrics::counter!(call::metrics::HANDOVERS_TOTAL, "result" => "rejected").increment(1);
@@ -812,6 +960,12 @@ impl SipCore {
             .and_then(|u| u.user())
             .map(str::to_string)
             .unwrap_or_default();
+        // Concurrent calls per user (`[limits] calls_per_user`).
+        match self.gate.admit_call(&caller, &callee) {
+            Ok(()) => {}
+            Err(486) => return Plan::Answer(simple(invite, 486, None)),
+            Err(code) => return Plan::Answer(simple(invite, code, Some("Too Many Calls"))),
+        }
         let aor = registrar::Registrar::aor_key(&callee, &self.domain);
         let targets: Vec<call::CallTarget> = self
             .registrar
@@ -941,14 +1095,29 @@ impl SipCore {
         }
     }
 
-    fn challenge(&self, request: &Message, code: u16, stale: bool, now_unix: u64) -> Message {
+    /// A `401`/`407` with at most `max` challenges (one per algorithm, the
+    /// preferred first). The `407` to an INVITE is stateless: its To tag is
+    /// the stateless one, so that its ACK is recognised.
+    fn challenge(
+        &self,
+        request: &Message,
+        code: u16,
+        stale: bool,
+        now_unix: u64,
+        max: usize,
+    ) -> Message {
         let header = if code == 401 {
             HeaderName::WwwAuthenticate
         } else {
             HeaderName::ProxyAuthenticate
         };
-        let mut builder = ResponseBuilder::to_request(request, code).to_tag(&new_tag());
-        for value in self.auth.challenges(stale, now_unix) {
+        let tag = if code == 407 {
+            self.gate.stateless_tag(request)
+        } else {
+            new_tag()
+        };
+        let mut builder = ResponseBuilder::to_request(request, code).to_tag(&tag);
+        for value in self.auth.challenges(stale, now_unix).into_iter().take(max) {
             builder = builder.header(header.clone(), value);
         }
         builder.header(HeaderName::Server, SERVER).build()
@@ -959,6 +1128,8 @@ impl SipCore {
 enum Plan {
     /// A response through the transaction layer.
     Answer(Message),
+    /// A stateless response straight to the transport, or nothing.
+    Stateless(Option<Message>),
     /// A call to these contacts.
     Start(CallPlan),
 }
@@ -967,6 +1138,8 @@ enum Plan {
 enum Pull {
     /// A response through the transaction layer.
     Answer(Message),
+    /// A stateless response straight to the transport, or nothing.
+    Stateless(Option<Message>),
     /// The call holding this leg takes it.
     Deliver {
         /// The call.
@@ -974,6 +1147,27 @@ enum Pull {
         /// The leg of the device that would give the call up.
         moving: call::ids::LegIndex,
     },
+}
+
+/// An INVITE refused before a call or pull is planned.
+enum Early {
+    /// A stateless response (the challenge), or nothing.
+    Stateless(Option<Box<Message>>),
+    /// A response through the transaction layer.
+    Answer(Box<Message>),
+}
+
+/// `Retry-After` of the `503` given while the transaction table is full:
+/// long enough for Timer J's 32 s to drain a good part of it.
+const TRANSACTIONS_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A `503` with `Retry-After` through the transaction layer.
+fn retry_later(request: &Message, retry: std::time::Duration) -> Message {
+    ResponseBuilder::to_request(request, 503)
+        .to_tag(&new_tag())
+        .header(HeaderName::RetryAfter, retry.as_secs().max(1).to_string())
+        .header(HeaderName::Server, SERVER)
+        .build()
 }
 
 /// A call the node decided to place.

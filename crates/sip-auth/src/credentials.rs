@@ -125,6 +125,24 @@ impl Credentials {
     }
 }
 
+impl Credentials {
+    /// Checks that the credentials answer a challenge that offered
+    /// `qop="auth"` (every [`crate::Challenge`] does): `qop`, `nc` and
+    /// `cnonce` must all be there. [`Credentials::parse`] already refuses a
+    /// `qop` without `nc` or `cnonce`; this refuses the RFC 2069 form
+    /// without any of them, which a downgrading client or attacker sends to
+    /// escape the nonce-count replay check.
+    ///
+    /// # Errors
+    /// [`AuthError::QopRequired`].
+    pub fn require_qop(&self) -> Result<(), AuthError> {
+        match (self.qop, self.nc, &self.cnonce) {
+            (Some(_), Some(_), Some(_)) => Ok(()),
+            _ => Err(AuthError::QopRequired),
+        }
+    }
+}
+
 impl FromStr for Credentials {
     type Err = AuthError;
 
@@ -173,6 +191,19 @@ mod tests {
             Some("5ccc069c403ebaf9f0171e9517f40e41")
         );
         assert_eq!(c.algorithm, Algorithm::Md5);
+    }
+
+    #[test]
+    fn credentials_without_qop_are_refused_where_qop_was_offered() {
+        let with = Credentials::parse(RFC2617).expect("parse");
+        assert_eq!(with.require_qop(), Ok(()));
+        let without =
+            Credentials::parse("Digest username=a, realm=r, nonce=n, uri=\"sip:x\", response=00")
+                .expect("RFC 2069 credentials still parse");
+        assert_eq!(without.require_qop(), Err(AuthError::QopRequired));
+        let mut hand_built = with;
+        hand_built.nc = None;
+        assert_eq!(hand_built.require_qop(), Err(AuthError::QopRequired));
     }
 
     #[test]

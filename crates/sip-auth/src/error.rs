@@ -98,4 +98,10 @@ pub enum AuthError {
     /// The nonce count was already used, or did not increase, for this nonce.
     #[error("nonce count replayed")]
     Replay,
+    /// The challenge offered `qop="auth"` but the credentials carry no
+    /// `qop` (RFC 2069 style): without `nc` and `cnonce` they have no replay
+    /// protection, so a server that offered qop refuses them
+    /// (RFC 7616 §3.4: the client MUST use a qop the server offered).
+    #[error("qop was offered but the credentials carry none")]
+    QopRequired,
 }

@@ -28,7 +28,9 @@
 //! 5. **Replay.** If the credentials carry `nc`, pass it to
 //!    [`NonceCounter::check`]; [`AuthError::Replay`] means the same
 //!    (nonce, nc) was seen before. Credentials without `qop` carry no `nc`
-//!    and get no replay protection; reject them if that matters.
+//!    and get no replay protection: a server whose challenges offered
+//!    `qop="auth"` (all of this crate's do) refuses them with
+//!    [`Credentials::require_qop`], before step 3.
 //!
 //! Checking the response before the nonce lets step 4 set `stale=true` only
 //! for a client that knows the password, as RFC 7616 §3.3 requires.

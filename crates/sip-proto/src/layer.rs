@@ -7,9 +7,9 @@ use crate::{
     Transaction, TransactionError, TransactionKey, TransactionState, Transmit,
 };
 use bytes::Bytes;
-use sip_message::{Message, Method};
+use sip_message::{Message, Method, ResponseBuilder};
 use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::time::Instant;
 
 /// All the transactions of one SIP endpoint, and the matching that routes
@@ -30,6 +30,9 @@ pub struct TransactionLayer {
     next_seq: u64,
     out: Outbox,
     branches: BranchGenerator,
+    /// Live server transactions of requests without a To tag, by the
+    /// fields RFC 3261 §8.2.2.2 compares to detect a merged request.
+    merge_index: HashMap<MergeKey, TransactionKey>,
 }
 
 #[derive(Debug)]
@@ -37,6 +40,39 @@ struct Slot {
     transaction: Transaction,
     /// The deadline the heap holds a live entry for.
     scheduled: Option<Instant>,
+    /// This transaction's entry in `merge_index`, if it has one.
+    merge: Option<MergeKey>,
+}
+
+/// From tag, Call-ID and CSeq of a request outside a dialog (RFC 3261
+/// §8.2.2.2): two live server transactions with the same ones are the same
+/// request reaching us twice by different paths.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct MergeKey {
+    from_tag: String,
+    call_id: String,
+    cseq: u32,
+    method: Method,
+}
+
+impl MergeKey {
+    /// The key of a request without a To tag; `None` for one inside a
+    /// dialog, an ACK, or one without a From tag (RFC 2543 peers).
+    fn of(request: &Message) -> Option<MergeKey> {
+        if request.to_tag().is_some() {
+            return None;
+        }
+        let cseq = request.cseq()?;
+        if cseq.method == Method::ACK {
+            return None;
+        }
+        Some(MergeKey {
+            from_tag: request.from_tag()?,
+            call_id: request.call_id()?.to_string(),
+            cseq: cseq.seq,
+            method: cseq.method,
+        })
+    }
 }
 
 #[derive(Debug)]
@@ -79,6 +115,7 @@ impl TransactionLayer {
             next_seq: 0,
             out: Outbox::default(),
             branches,
+            merge_index: HashMap::new(),
         }
     }
 
@@ -258,6 +295,10 @@ impl TransactionLayer {
             return Ok(RequestOutcome::Absorbed);
         }
         let key = TransactionKey::new(inner);
+        let merge = MergeKey::of(&request);
+        let merged = merge
+            .as_ref()
+            .is_some_and(|m| self.merge_index.contains_key(m));
         let transaction = if *key.method() == Method::INVITE {
             let mut ctx = Ctx {
                 now,
@@ -269,17 +310,32 @@ impl TransactionLayer {
                 &mut ctx,
                 &request,
                 flow,
-                self.config.send_100_trying,
+                // A merged INVITE is answered at once.
+                self.config.send_100_trying && !merged,
             ))
         } else {
             Transaction::ServerNonInvite(ServerNonInviteTransaction::start(flow))
         };
+        if merged {
+            // RFC 3261 §8.2.2.2: the same request arrived earlier by
+            // another path (another branch) and its transaction is live:
+            // answer this copy 482 on a transaction of its own, which
+            // absorbs its retransmissions. The TU never sees it.
+            let tag = self.branches.next_branch();
+            let tag = tag.as_str().trim_start_matches(crate::branch::MAGIC_COOKIE);
+            let response = ResponseBuilder::to_request(&request, 482)
+                .to_tag(tag)
+                .build();
+            self.insert_with_merge(key.clone(), transaction, None);
+            self.send_response(now, &key, &response)?;
+            return Ok(RequestOutcome::Merged(key));
+        }
         self.out.events.push_back(Event::Request {
             key: key.clone(),
             message: request,
             flow,
         });
-        self.insert(key.clone(), transaction);
+        self.insert_with_merge(key.clone(), transaction, merge);
         Ok(RequestOutcome::New(key))
     }
 
@@ -337,7 +393,7 @@ impl TransactionLayer {
     /// timer of its own in Trying), or that shuts down. Unknown keys are
     /// ignored.
     pub fn terminate(&mut self, key: &TransactionKey) {
-        if self.transactions.remove(key).is_some() {
+        if self.remove(key).is_some() {
             self.out
                 .events
                 .push_back(Event::Terminated { key: key.clone() });
@@ -387,6 +443,21 @@ impl TransactionLayer {
         self.transactions
             .get_key_value(&inner)
             .map(|(key, _)| key.clone())
+    }
+
+    /// True when `request` (not an ACK) belongs to a live server
+    /// transaction: fed to [`TransactionLayer::handle_request`] it would be
+    /// absorbed as a retransmission, not start a transaction. A TU that
+    /// caps [`TransactionLayer::len`] asks this before refusing a request.
+    pub fn has_server_transaction(&self, request: &Message) -> bool {
+        let Some(method) = request.method() else {
+            return false;
+        };
+        if *method == Method::ACK {
+            return false;
+        }
+        KeyInner::server_for_request(&self.seed, request, method.clone())
+            .is_ok_and(|inner| self.transactions.contains_key(&inner))
     }
 
     /// The next datagram or segment to send.
@@ -447,14 +518,38 @@ impl TransactionLayer {
     }
 
     fn insert(&mut self, key: TransactionKey, transaction: Transaction) {
+        self.insert_with_merge(key, transaction, None);
+    }
+
+    fn insert_with_merge(
+        &mut self,
+        key: TransactionKey,
+        transaction: Transaction,
+        merge: Option<MergeKey>,
+    ) {
+        if let Some(m) = &merge {
+            self.merge_index.insert(m.clone(), key.clone());
+        }
         self.transactions.insert(
             key.clone(),
             Slot {
                 transaction,
                 scheduled: None,
+                merge,
             },
         );
         self.settle(&key);
+    }
+
+    /// Removes a transaction and its merge-index entry.
+    fn remove(&mut self, key: &TransactionKey) -> Option<Slot> {
+        let slot = self.transactions.remove(key)?;
+        if let Some(m) = &slot.merge {
+            if self.merge_index.get(m) == Some(key) {
+                self.merge_index.remove(m);
+            }
+        }
+        Some(slot)
     }
 
     /// After a transaction handled an input: remove it if it terminated,
@@ -464,7 +559,7 @@ impl TransactionLayer {
             return;
         };
         if slot.transaction.is_terminated() {
-            self.transactions.remove(key);
+            self.remove(key);
             self.out
                 .events
                 .push_back(Event::Terminated { key: key.clone() });

@@ -15,6 +15,11 @@ pub enum RequestOutcome {
     /// an ACK matching an INVITE server transaction in the Accepted state,
     /// which RFC 6026 §8.7 passes up.
     StrayAck(Message),
+    /// A merged request (RFC 3261 §8.2.2.2): no To tag, and the From tag,
+    /// Call-ID and CSeq of a live server transaction, but another branch.
+    /// The layer answered it `482 (Loop Detected)` on a transaction of its
+    /// own; the TU gets no [`crate::Event::Request`] for it.
+    Merged(TransactionKey),
 }
 
 /// What [`crate::TransactionLayer::handle_response`] did with a response.

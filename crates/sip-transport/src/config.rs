@@ -27,6 +27,10 @@ pub struct TransportConfig {
     /// Most TCP connections open at once, inbound and outbound together.
     /// Inbound connections over the cap are closed as soon as accepted.
     pub max_tcp_connections: usize,
+    /// Most TCP connections open at once with one remote IP address.
+    /// Inbound connections over it are closed as soon as accepted, so one
+    /// host cannot take the whole `max_tcp_connections`.
+    pub max_tcp_connections_per_ip: usize,
     /// Act as if every request carried `rport` (RFC 3581), so responses go
     /// back to the source address even from clients behind NAT that forgot it.
     pub force_rport: bool,
@@ -47,6 +51,9 @@ impl TransportConfig {
     pub const DEFAULT_TCP_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
     /// Default connection cap: 10 000.
     pub const DEFAULT_MAX_TCP_CONNECTIONS: usize = 10_000;
+    /// Default per-address connection cap: 256 (an SBC multiplexes many
+    /// users on a few connections; a phone opens one or two).
+    pub const DEFAULT_MAX_TCP_CONNECTIONS_PER_IP: usize = 256;
     /// Default event channel capacity: 4096.
     pub const DEFAULT_EVENT_QUEUE: usize = 4096;
 
@@ -69,6 +76,7 @@ impl Default for TransportConfig {
             tcp_connect_timeout: Self::DEFAULT_TCP_CONNECT_TIMEOUT,
             tcp_write_timeout: Self::DEFAULT_TCP_WRITE_TIMEOUT,
             max_tcp_connections: Self::DEFAULT_MAX_TCP_CONNECTIONS,
+            max_tcp_connections_per_ip: Self::DEFAULT_MAX_TCP_CONNECTIONS_PER_IP,
             force_rport: true,
             event_queue: Self::DEFAULT_EVENT_QUEUE,
         }

@@ -22,7 +22,7 @@ pub fn describe_metrics() {
     );
     metrics::describe_counter!(
         REJECTED,
-        "Inbound TCP connections closed on accept, by reason (limit)"
+        "Inbound TCP connections closed on accept, by reason (limit, per_source)"
     );
     metrics::describe_counter!(CLOSED, "TCP connections closed, by reason");
 }
@@ -36,6 +36,9 @@ pub struct TransportStats {
     pub malformed: u64,
     /// Inbound connections refused because `max_tcp_connections` was reached.
     pub connections_rejected: u64,
+    /// Inbound connections refused because their address already had
+    /// `max_tcp_connections_per_ip` open.
+    pub connections_rejected_per_ip: u64,
     /// TCP connections closed so far, for any reason.
     pub connections_closed: u64,
     /// TCP connections open now.
@@ -48,6 +51,7 @@ pub(crate) struct Counters {
     dropped_queue_full: AtomicU64,
     malformed: AtomicU64,
     connections_rejected: AtomicU64,
+    connections_rejected_per_ip: AtomicU64,
     connections_closed: AtomicU64,
 }
 
@@ -67,6 +71,12 @@ impl Counters {
         metrics::counter!(REJECTED, "reason" => "limit").increment(1);
     }
 
+    pub(crate) fn connection_rejected_per_ip(&self) {
+        self.connections_rejected_per_ip
+            .fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(REJECTED, "reason" => "per_source").increment(1);
+    }
+
     pub(crate) fn connection_closed(&self, reason: CloseReason) {
         self.connections_closed.fetch_add(1, Ordering::Relaxed);
         metrics::counter!(CLOSED, "reason" => reason.as_str()).increment(1);
@@ -77,6 +87,7 @@ impl Counters {
             dropped_queue_full: self.dropped_queue_full.load(Ordering::Relaxed),
             malformed: self.malformed.load(Ordering::Relaxed),
             connections_rejected: self.connections_rejected.load(Ordering::Relaxed),
+            connections_rejected_per_ip: self.connections_rejected_per_ip.load(Ordering::Relaxed),
             connections_closed: self.connections_closed.load(Ordering::Relaxed),
             connections_open,
         }

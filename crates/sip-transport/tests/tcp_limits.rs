@@ -215,3 +215,46 @@ async fn connections_over_the_cap_are_refused() {
     assert_eq!(handle.stats().connections_rejected, 1);
     assert_eq!(handle.stats().connections_open, 1);
 }
+
+#[tokio::test]
+async fn connections_over_the_per_address_cap_are_refused_and_others_still_accepted() {
+    let (handle, mut events) = start(&["tcp:127.0.0.1:0"], |c| {
+        c.max_tcp_connections_per_ip = 2;
+    })
+    .await;
+    let server = handle.local_addr(TransportKind::Tcp).expect("tcp listener");
+    let mut open = Vec::new();
+    for i in 0..2 {
+        let mut stream = connect(server).await;
+        let req = options("TCP", "127.0.0.1:5070", &format!("z9hG4bKip{i}"), "");
+        write(&mut stream, req.as_bytes()).await;
+        next_message(&mut events).await;
+        open.push(stream);
+    }
+    // A third from 127.0.0.1 is closed at once.
+    let mut third = connect(server).await;
+    expect_closed(&mut third).await;
+    assert_eq!(handle.stats().connections_rejected_per_ip, 1);
+    assert_eq!(handle.stats().connections_open, 2);
+    // Another address is not affected: bind the client to 127.0.0.2.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.2:0".parse().expect("addr"))
+        .expect("bind 127.0.0.2");
+    let mut other = socket.connect(server).await.expect("connect");
+    let req = options("TCP", "127.0.0.2:5070", "z9hG4bKother", "");
+    other.write_all(req.as_bytes()).await.expect("write");
+    next_message(&mut events).await;
+    assert_eq!(handle.stats().connections_open, 3);
+    // Closing one of the first two makes room again.
+    drop(open.pop());
+    match next_event(&mut events).await {
+        TransportEvent::ConnectionClosed { .. } => {}
+        other => panic!("expected ConnectionClosed, got {other:?}"),
+    }
+    let mut again = connect(server).await;
+    let req = options("TCP", "127.0.0.1:5070", "z9hG4bKagain", "");
+    write(&mut again, req.as_bytes()).await;
+    next_message(&mut events).await;
+    assert_eq!(handle.stats().connections_rejected_per_ip, 1);
+}

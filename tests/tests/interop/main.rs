@@ -98,6 +98,10 @@ fn sipp_calls_sipp_through_baton() {
             "bob",
             "-ap",
             "builder",
+            // SIPp's digest uri is `sip:` + the remote address unless
+            // told; Baton requires the Request-URI (RFC 7616 §3.4.6).
+            "-auth_uri",
+            "example.test",
             "-p",
             &callee_port.to_string(),
             "-m",
@@ -135,6 +139,8 @@ fn sipp_calls_sipp_through_baton() {
             "alice",
             "-ap",
             "wonderland",
+            "-auth_uri",
+            "bob@example.test",
             "-s",
             "bob",
             "-p",

@@ -7,6 +7,7 @@ mod client_invite;
 mod client_non_invite;
 mod layer_api;
 mod lifecycle;
+mod merged;
 mod reliable;
 mod rfc2543;
 mod server_invite;

@@ -302,7 +302,7 @@ impl Pair {
                 let flow = self.client_flow();
                 match self.server.handle_request(self.now, message, flow) {
                     Ok(RequestOutcome::Absorbed) => self.server_absorbed += 1,
-                    Ok(RequestOutcome::New(_)) => {}
+                    Ok(RequestOutcome::New(_)) | Ok(RequestOutcome::Merged(_)) => {}
                     Ok(RequestOutcome::StrayAck(_)) => {
                         self.server_stray_acks.push(self.elapsed());
                         for t in &mut self.two_xx {

@@ -37,6 +37,17 @@ pub(crate) async fn accept_loop(
                 }
             }
         };
+        let per_ip = shared
+            .connections
+            .count_from(crate::flow::canonical(remote).ip());
+        if per_ip >= shared.config.max_tcp_connections_per_ip {
+            // Dropping the stream closes it at once.
+            drop(stream);
+            shared.counters.connection_rejected_per_ip();
+            debug!(%remote, limit = shared.config.max_tcp_connections_per_ip,
+                "TCP connection refused: per-address limit reached");
+            continue;
+        }
         match spawn_tcp(&shared, stream, remote, shutdown.clone()) {
             Ok(_) => {}
             Err(TransportError::TooManyConnections { limit }) => {

@@ -3,7 +3,7 @@
 use crate::{ConnectionId, Flow};
 use bytes::Bytes;
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use tokio::sync::mpsc;
 
@@ -25,6 +25,8 @@ struct Tables {
     // The newest connection to a remote wins: it is the most likely to be
     // alive, and RFC 5923-style reuse only needs one.
     by_remote: HashMap<SocketAddr, ConnectionId>,
+    /// Open connections per remote IP address (entries at zero are removed).
+    per_ip: HashMap<IpAddr, usize>,
 }
 
 /// Shared between the handle (sending) and the connection tasks
@@ -62,6 +64,11 @@ impl ConnectionTable {
         self.len() < self.limit
     }
 
+    /// Open connections with `ip`, inbound and outbound.
+    pub(crate) fn count_from(&self, ip: IpAddr) -> usize {
+        self.lock().per_ip.get(&ip).copied().unwrap_or(0)
+    }
+
     /// Registers a connection, unless the cap is reached.
     pub(crate) fn insert(&self, entry: Entry) -> Result<(), TableFull> {
         let mut t = self.lock();
@@ -69,6 +76,7 @@ impl ConnectionTable {
             return Err(TableFull);
         }
         t.by_remote.insert(entry.flow.remote, entry.id);
+        *t.per_ip.entry(entry.flow.remote.ip()).or_insert(0) += 1;
         t.by_id.insert(entry.id, entry);
         Ok(())
     }
@@ -81,6 +89,12 @@ impl ConnectionTable {
             return;
         };
         let remote = entry.flow.remote;
+        if let Some(n) = t.per_ip.get_mut(&remote.ip()) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                t.per_ip.remove(&remote.ip());
+            }
+        }
         if t.by_remote.get(&remote) == Some(&id) {
             let other = t
                 .by_id
