@@ -7,6 +7,7 @@ mod calls;
 mod config;
 mod dialog_events;
 mod metrics;
+mod pull_limits;
 mod replaces;
 mod server;
 mod uas_checks;
