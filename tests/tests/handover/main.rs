@@ -14,6 +14,7 @@ mod bad_input;
 mod decisions;
 mod discovery;
 mod races;
+mod resources;
 mod variety;
 
 const T: Duration = Duration::from_secs(4);
