@@ -392,7 +392,10 @@ mod tests {
         assert_eq!(legs.take(call), None, "exhausted: refused, not reused");
         assert!(!legs.available(call));
         // Another call has its own numbers; a call forgotten starts over.
-        assert_eq!(legs.take(CallNumber(2)), Some(LegIndex(LegIndex::FIRST_PULLED)));
+        assert_eq!(
+            legs.take(CallNumber(2)),
+            Some(LegIndex(LegIndex::FIRST_PULLED))
+        );
         legs.forget(call);
         assert!(legs.available(call));
     }

@@ -325,7 +325,10 @@ mod tests {
             Limited::Wait(Duration::from_millis(1500)).retry_after_secs(),
             2
         );
-        assert_eq!(Limited::Wait(Duration::from_millis(1)).retry_after_secs(), 1);
+        assert_eq!(
+            Limited::Wait(Duration::from_millis(1)).retry_after_secs(),
+            1
+        );
         assert_eq!(Limited::Wait(Duration::from_secs(3)).retry_after_secs(), 3);
     }
 }

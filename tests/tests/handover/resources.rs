@@ -19,8 +19,8 @@ const DRAIN: Duration = Duration::from_secs(45);
 
 /// The node's resident memory (`VmRSS`), in KiB.
 fn rss_kib(baton: &Baton) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", baton.pid()))
-        .expect("/proc/PID/status");
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", baton.pid())).expect("/proc/PID/status");
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -72,7 +72,11 @@ fn asked(holder: &Call, n: usize) -> String {
     while holder.infos(JSON).len() <= n && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let info = holder.infos(JSON).get(n).cloned().expect("the holder is asked");
+    let info = holder
+        .infos(JSON)
+        .get(n)
+        .cloned()
+        .expect("the holder is asked");
     let body: serde_json::Value = serde_json::from_slice(&info.body).expect("JSON");
     body["handover"].as_str().expect("an id").to_string()
 }
@@ -111,7 +115,11 @@ fn route_is_gone(baton: &Baton, pull: &OutgoingCall) {
         agent.local_addr()
     ));
     for line in head.lines().skip(1) {
-        let name = line.split(':').next().unwrap_or_default().to_ascii_lowercase();
+        let name = line
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         match name.as_str() {
             "via" | "v" | "proxy-authorization" => {}
             "cseq" => lines.push(format!("CSeq: {seq} INVITE")),
@@ -222,7 +230,13 @@ fn two_hundred_pulls_with_mixed_endings_give_back_what_they_took() {
         true,
     );
     let baseline = held(&s.baton);
-    assert_eq!(baseline, Held { ports: 2.0, legs: 2.0 });
+    assert_eq!(
+        baseline,
+        Held {
+            ports: 2.0,
+            legs: 2.0
+        }
+    );
     let c = phone(&s.baton, "alice-C", "alice", "wonderland");
     let c_rtp = RtpStream::loopback();
     // A stops sending once it is hung up the first time; the test only
@@ -324,7 +338,10 @@ fn the_pull_over_the_per_call_limit_gets_429_with_retry_after() {
         .and_then(|v| v.trim().parse().ok())
         .expect("Retry-After in seconds");
     // 3 a minute: one more every 20 s.
-    assert!((1..=20).contains(&retry_after), "Retry-After: {retry_after}");
+    assert!(
+        (1..=20).contains(&retry_after),
+        "Retry-After: {retry_after}"
+    );
     assert_eq!(
         s.baton
             .wait_metric("baton_handovers_total", &["result=\"rate_limited\""], 1.0),
@@ -372,7 +389,10 @@ fn after_a_denial_or_a_timeout_the_next_pull_backs_off() {
     let _ = s.asked_nth(1);
     assert_eq!(pull.wait_final(T).expect("final"), 408);
     let (wait, retry_at) = retry_after_of(&s.pull());
-    assert!((3..=4).contains(&wait), "Retry-After {wait} after a timeout");
+    assert!(
+        (3..=4).contains(&wait),
+        "Retry-After {wait} after a timeout"
+    );
     assert!(
         s.baton
             .wait_metric("baton_handovers_total", &["result=\"rate_limited\""], 2.0)
@@ -386,4 +406,3 @@ fn after_a_denial_or_a_timeout_the_next_pull_backs_off() {
     let _ = s.answered(&pull);
     s.a_call.wait_bye(T).expect("A is hung up");
 }
-
