@@ -42,14 +42,13 @@ fn held(baton: &Baton) -> Held {
     }
 }
 
-/// Polls until the node holds no more than `baseline` (or `DRAIN` ends);
+/// Polls until the node holds exactly `target` (or `DRAIN` ends);
 /// returns what it holds then.
-fn wait_back_to(baton: &Baton, baseline: Held) -> Held {
+fn wait_back_to(baton: &Baton, target: Held) -> Held {
     let deadline = Instant::now() + DRAIN;
     loop {
         let now = held(baton);
-        if (now.ports <= baseline.ports && now.legs <= baseline.legs) || Instant::now() >= deadline
-        {
+        if now == target || Instant::now() >= deadline {
             return now;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -405,4 +404,62 @@ fn after_a_denial_or_a_timeout_the_next_pull_backs_off() {
     assert_eq!(s.decide(&id, "grant"), 200);
     let _ = s.answered(&pull);
     s.a_call.wait_bye(T).expect("A is hung up");
+}
+
+/// The call ends (R hangs up) while A is asked: B gets `481`, and once the
+/// call's actors are gone nothing of the call or the pull is held.
+#[test]
+fn a_hang_up_while_a_pull_is_pending_gives_everything_back() {
+    let s = Scene::new(start(""), true);
+    let pull = s.pull();
+    let _ = s.asked();
+    assert_eq!(s.r_call.bye().expect("R hangs up"), 200);
+    assert_eq!(pull.wait_final(T).expect("final"), 481);
+    s.a_call.wait_bye(T).expect("A is hung up with the call");
+    let nothing = Held {
+        ports: 0.0,
+        legs: 0.0,
+    };
+    assert_eq!(wait_back_to(&s.baton, nothing), nothing);
+    assert_eq!(
+        s.baton.metric_sum("baton_calls_active", &[]),
+        0.0,
+        "the call is gone"
+    );
+    route_is_gone(&s.baton, &pull);
+}
+
+/// Grant with monitor: A stays as a listener (its leg and port held)
+/// until it hangs up; then its leg finishes like any other.
+#[test]
+fn a_listener_gives_back_its_leg_and_port_when_it_hangs_up() {
+    let s = Scene::new(start(""), true);
+    let pull = s.pull();
+    let id = s.asked();
+    assert_eq!(s.decide(&id, "grant-monitor"), 200);
+    let (_b_call, _) = s.answered(&pull);
+    let listening = Held {
+        ports: 3.0,
+        legs: 3.0,
+    };
+    assert_eq!(
+        wait_back_to(&s.baton, listening),
+        listening,
+        "A (listening), B and R"
+    );
+    assert!(
+        s.a_call.wait_bye(Duration::from_millis(300)).is_err(),
+        "a listener is not hung up"
+    );
+    assert_eq!(s.a_call.bye().expect("A hangs up"), 200);
+    s.a_rtp.stop();
+    // A's port at once; its leg once the BYE's server transaction is over
+    // (64·T1 over UDP).
+    let b_and_r = Held {
+        ports: 2.0,
+        legs: 2.0,
+    };
+    assert_eq!(wait_back_to(&s.baton, b_and_r), b_and_r);
+    // B and R still talk.
+    assert!(s.b_rtp.wait_more_packets(10, T), "B hears R");
 }
