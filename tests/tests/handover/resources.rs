@@ -463,3 +463,107 @@ fn a_listener_gives_back_its_leg_and_port_when_it_hangs_up() {
     // B and R still talk.
     assert!(s.b_rtp.wait_more_packets(10, T), "B hears R");
 }
+
+/// B fails after its `200` (it hangs up instead of sending the ACK): the
+/// swap is rolled back, A keeps the call, and B's leg and port go. B is a
+/// raw agent over TCP here (a phone always ACKs).
+#[test]
+fn a_rolled_back_pull_gives_back_b_s_leg_and_port() {
+    use baton_system_tests::{authorization, TcpAgent};
+    let s = Scene::new(start(""), true);
+    let baseline = held(&s.baton);
+    let mut b = TcpAgent::connect(s.baton.tcp);
+    // The agent's own address does not matter to Baton (it answers on the
+    // connection); Via and Contact name a plausible one.
+    let me = "127.0.0.1:5099";
+    let sdp = s.b_rtp.sdp().render(1, 1);
+    let invite = |cseq: u32, branch: &str, auth: Option<&str>| {
+        let auth = auth
+            .map(|a| format!("Proxy-Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        format!(
+            "INVITE sip:alice@example.test SIP/2.0\r\n\
+             Via: SIP/2.0/TCP {me};branch={branch};rport\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:alice@example.test>;tag=rollback-b\r\n\
+             To: <sip:alice@example.test>\r\n\
+             Call-ID: rollback-b@127.0.0.1\r\n\
+             CSeq: {cseq} INVITE\r\n\
+             Contact: <sip:alice-b@{me};transport=tcp>\r\n\
+             Replaces: {}\r\n{auth}\
+             Content-Type: application/sdp\r\n\
+             Content-Length: {}\r\n\r\n{sdp}",
+            s.replaces(),
+            sdp.len()
+        )
+    };
+    // Reads until a response with a status at or above `min`.
+    let response = |b: &mut TcpAgent, min: u16| -> Message {
+        let deadline = Instant::now() + T;
+        loop {
+            let m = b
+                .recv(deadline.saturating_duration_since(Instant::now()))
+                .expect("a response");
+            if m.status().is_some_and(|c| c >= min) {
+                return m;
+            }
+        }
+    };
+    assert!(b.send(invite(1, "z9hG4bKrb1", None).as_bytes()));
+    let challenge = response(&mut b, 200);
+    assert_eq!(challenge.status(), Some(407));
+    let to = challenge.header(&HeaderName::To).expect("To").to_string();
+    assert!(b.send(
+        format!(
+            "ACK sip:alice@example.test SIP/2.0\r\nVia: SIP/2.0/TCP {me};branch=z9hG4bKrb1;rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:alice@example.test>;tag=rollback-b\r\nTo: {to}\r\n\
+             Call-ID: rollback-b@127.0.0.1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+        )
+        .as_bytes()
+    ));
+    let auth = authorization(
+        challenge
+            .header(&HeaderName::ProxyAuthenticate)
+            .expect("a challenge"),
+        "INVITE",
+        "sip:alice@example.test",
+        "alice",
+        "wonderland",
+        1,
+    );
+    assert!(b.send(invite(2, "z9hG4bKrb2", Some(&auth)).as_bytes()));
+    let ringing = response(&mut b, 180);
+    assert_eq!(ringing.status(), Some(180));
+    let id = asked(&s.a_call, 0);
+    assert_eq!(s.decide(&id, "grant"), 200);
+    let ok = response(&mut b, 200);
+    assert_eq!(ok.status(), Some(200));
+    let to = ok.header(&HeaderName::To).expect("To").to_string();
+    // B hangs up before its ACK: a failure of the new device.
+    assert!(b.send(
+        format!(
+            "BYE sip:baton@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP {me};branch=z9hG4bKrb3;rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:alice@example.test>;tag=rollback-b\r\nTo: {to}\r\n\
+             Call-ID: rollback-b@127.0.0.1\r\nCSeq: 3 BYE\r\nContent-Length: 0\r\n\r\n"
+        )
+        .as_bytes()
+    ));
+    assert_eq!(
+        s.baton
+            .wait_metric("baton_handovers_total", &["result=\"rolled_back\""], 1.0),
+        1.0
+    );
+    // Whatever Baton still sends B (its own BYE, retransmitted 200s) is
+    // answered, until B's leg is gone.
+    let deadline = Instant::now() + DRAIN;
+    while held(&s.baton) != baseline && Instant::now() < deadline {
+        if let Some(m) = b.recv(Duration::from_millis(100)) {
+            if m.is_request() && m.method() != Some(&sip_message::Method::ACK) {
+                let answer = sip_message::ResponseBuilder::to_request(&m, 200).build();
+                let _ = b.send(&answer.to_bytes());
+            }
+        }
+    }
+    assert_eq!(held(&s.baton), baseline, "B's leg and port are given back");
+    s.assert_a_keeps_call();
+}
