@@ -567,3 +567,36 @@ fn a_rolled_back_pull_gives_back_b_s_leg_and_port() {
     assert_eq!(held(&s.baton), baseline, "B's leg and port are given back");
     s.assert_a_keeps_call();
 }
+
+/// When A was the callee, its dialog is routed by the marker in Baton's
+/// Call-ID, not by a device route: once A's leg has stopped after the
+/// grant, a request in A's old dialog reaches the call and gets `481`
+/// (before, the leg lived on and answered it `200`).
+#[test]
+fn a_request_in_a_replaced_callee_dialog_gets_481_once_its_leg_is_gone() {
+    let s = Scene::new(start(""), false);
+    // R's leg, A's, and the fork that rang B and lost (kept until the
+    // call ends, like every fork's leg).
+    let baseline = held(&s.baton);
+    assert_eq!(baseline.ports, 2.0, "R's and A's relay ports");
+    let pull = s.b.call_with_headers(
+        "sip:alice@example.test",
+        Some(s.b_rtp.sdp()),
+        &[(HeaderName::Replaces, s.replaces())],
+    );
+    let id = asked(&s.a_call, 0);
+    assert_eq!(s.decide(&id, "grant"), 200);
+    let _ = s.answered(&pull);
+    s.a_call.wait_bye(T).expect("A is hung up");
+    s.a_rtp.stop();
+    // B's leg in place of A's, which stopped once its BYE was answered.
+    // (A's grant INFO's server transaction absorbs retransmissions for
+    // 64·T1 over UDP first.)
+    assert_eq!(wait_back_to(&s.baton, baseline), baseline);
+    assert_eq!(
+        s.a_call
+            .info("application/dtmf-relay", "Signal=5\r\nDuration=160\r\n")
+            .expect("answered"),
+        481
+    );
+}
