@@ -600,3 +600,33 @@ fn a_request_in_a_replaced_callee_dialog_gets_481_once_its_leg_is_gone() {
         481
     );
 }
+
+/// The per-user limit counts a user's pulls of all calls together: past
+/// it, `429` with `Retry-After` although the call itself is under its own.
+#[test]
+fn the_pull_over_the_per_user_limit_gets_429_with_retry_after() {
+    let s = Scene::new(
+        start("max_pulls_per_call = 100\nmax_pulls_per_user = 2\npull_backoff = \"0s\"\n"),
+        true,
+    );
+    for _ in 0..2 {
+        pull_and_cancel(&s.b, &s.a_call, s.b_rtp.sdp());
+    }
+    let over = s.pull();
+    assert_eq!(over.wait_final(T).expect("final"), 429);
+    let retry_after: u64 = over
+        .final_response()
+        .and_then(|r| r.header(&HeaderName::RetryAfter).map(str::to_string))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("Retry-After in seconds");
+    // 2 a minute: one more every 30 s.
+    assert!(
+        (1..=30).contains(&retry_after),
+        "Retry-After: {retry_after}"
+    );
+    assert_eq!(
+        s.baton
+            .wait_metric("baton_handovers_total", &["result=\"rate_limited\""], 1.0),
+        1.0
+    );
+}
