@@ -642,7 +642,15 @@ impl CallState {
                 self.remember_fork_sdp(fork, index, sdp);
                 Some(Input::ForkAnswered { fork })
             }
-            (Some(fork), LegEvent::Failed { code }) => Some(Input::ForkFailed { fork, code }),
+            (Some(fork), LegEvent::Failed { code }) => {
+                // A fork that failed (declined, or cancelled when another
+                // answered) is over: its leg goes once its transaction has
+                // absorbed the retransmissions.
+                if !is_side {
+                    self.finish_leg(index);
+                }
+                Some(Input::ForkFailed { fork, code })
+            }
             (Some(fork), LegEvent::Bye) => Some(Input::ForkBye { fork }),
             (
                 _,
@@ -990,6 +998,10 @@ impl CallState {
                 };
                 if let Some(l) = leg(self, index) {
                     let _ = l.cast(LegMsg::Bye);
+                }
+                // A fork that answered too late goes once its BYE is over.
+                if Some(index) != self.callee_side {
+                    self.finish_leg(index);
                 }
             }
             Command::ByeCaller => {
