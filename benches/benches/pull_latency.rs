@@ -282,7 +282,8 @@ impl Bench {
     fn start(n_users: usize) -> Bench {
         let mut config = String::from(
             "[media]\nports = \"40000-49999\"\ninactivity_timeout = \"1h\"\n\n\
-             [handover]\nauthorization_timeout = \"3s\"\n\n\
+             [handover]\nauthorization_timeout = \"3s\"\n\
+             max_pulls_per_call = 1000000\nmax_pulls_per_user = 1000000\n\n\
              [[users]]\nname = \"remote\"\npassword = \"remote-pw\"\n\n",
         );
         for i in 0..n_users {

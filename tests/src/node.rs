@@ -199,6 +199,11 @@ impl Baton {
         }
     }
 
+    /// The process id (its `/proc/PID/status` holds its memory use).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// True while the process runs.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

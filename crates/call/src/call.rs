@@ -6,17 +6,17 @@
 use crate::b2bua::{B2bua, CallResult, Command, Input};
 use crate::handover::Input as PullInput;
 use crate::ids::{CallNumber, LegIndex};
-use crate::leg::{Arrival, LegActor, LegArgs, LegEvent, LegMsg, LegRole, Rebinding};
+use crate::leg::{Arrival, LegActor, LegArgs, LegEvent, LegMsg, LegRole, Rebinding, RequestOrigin};
 use crate::log::CallLog;
 use crate::log::{HandoverNumber, LegRecord};
 use crate::media::{MediaArgs, MediaBridgeActor, MediaMsg};
 use crate::net::SignallingContext;
-use crate::pull::{HandoverPolicy, Pull, OWN_REQUEST};
+use crate::pull::{HandoverPolicy, Pull};
 use crate::{metrics as m, CallNotice, CallTarget};
 use crate::{DialogPhase, UserDialog};
 use bytes::Bytes;
 use media_relay::Relay;
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use sdp::{OriginRewriter, SessionDescription};
 use sip_message::Message;
 use sip_proto::Flow;
@@ -195,6 +195,9 @@ pub struct CallState {
     pub(crate) monitors: HashSet<LegIndex>,
     /// Legs that left the call's bridge (replaced devices).
     pub(crate) retired: HashSet<LegIndex>,
+    /// Legs told to finish ([`LegMsg::Finish`]): their stop is expected,
+    /// and everything the call keeps for them goes with it.
+    pub(crate) finishing: HashSet<LegIndex>,
     /// One end holds the call (its last SDP is not sendrecv).
     pub(crate) on_hold: bool,
 }
@@ -280,6 +283,7 @@ impl Actor for CallActor {
             policy: args.handover,
             monitors: HashSet::new(),
             retired: HashSet::new(),
+            finishing: HashSet::new(),
             on_hold: false,
         };
         if let Some(offer) = &caller_offer {
@@ -358,8 +362,16 @@ impl Actor for CallActor {
     ) -> Result<(), ActorProcessingErr> {
         let input = match msg {
             CallMsg::Deliver { index, arrival } => {
-                if let Some(leg) = state.legs.get(&index) {
-                    let _ = leg.cast(LegMsg::Incoming(arrival));
+                match state.legs.get(&index) {
+                    Some(leg) => {
+                        let _ = leg.cast(LegMsg::Incoming(arrival));
+                    }
+                    // A leg that finished: its dialog is gone (boxed, like
+                    // every send from a call's loop).
+                    None => {
+                        let Arrival { message, reply, .. } = *arrival;
+                        Box::pin(state.no_such_leg(message, reply)).await
+                    }
                 }
                 None
             }
@@ -429,6 +441,34 @@ impl Actor for CallActor {
         Ok(())
     }
 
+    /// A leg that was told to finish stopped: the call forgets it and the
+    /// router drops its routes. Any other child stopping or failing ends
+    /// the call (ractor's default), never the node.
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<CallMsg>,
+        event: SupervisionEvent,
+        state: &mut CallState,
+    ) -> Result<(), ActorProcessingErr> {
+        match event {
+            SupervisionEvent::ActorTerminated(who, _, _) => {
+                let finished = state.finishing.iter().copied().find(|index| {
+                    state
+                        .legs
+                        .get(index)
+                        .is_some_and(|leg| leg.get_id() == who.get_id())
+                });
+                match finished {
+                    Some(index) => state.leg_gone(index),
+                    None => myself.stop(None),
+                }
+            }
+            SupervisionEvent::ActorFailed(..) => myself.stop(None),
+            _ => {}
+        }
+        Ok(())
+    }
+
     async fn post_stop(
         &self,
         _myself: ActorRef<CallMsg>,
@@ -449,6 +489,60 @@ impl Actor for CallActor {
 }
 
 impl CallState {
+    /// The leg `index` leaves the call for good: its relay ports now, its
+    /// actor once its transactions are over ([`LegMsg::Finish`]), then
+    /// everything kept for it ([`CallState::leg_gone`]).
+    pub(crate) fn finish_leg(&mut self, index: LegIndex) {
+        let _ = self.media.cast(MediaMsg::Release(index));
+        self.relay_addr.remove(&index);
+        if let Some(leg) = self.legs.get(&index) {
+            let _ = leg.cast(LegMsg::Finish);
+            self.finishing.insert(index);
+        } else {
+            self.leg_gone(index);
+        }
+    }
+
+    /// A finished leg stopped: nothing of it stays in the call, and the
+    /// router forgets its routes and dialog.
+    pub(crate) fn leg_gone(&mut self, index: LegIndex) {
+        self.legs.remove(&index);
+        self.finishing.remove(&index);
+        self.retired.remove(&index);
+        self.monitors.remove(&index);
+        self.relay_addr.remove(&index);
+        self.remote_sdp.remove(&index);
+        self.origins.remove(&index);
+        self.records.remove(&index);
+        self.leg_users.remove(&index);
+        let _ = self.media.cast(MediaMsg::Release(index));
+        let _ = self.notices.send(CallNotice::LegGone {
+            call: self.call,
+            leg: index,
+        });
+    }
+
+    /// A message for a leg that is gone: a request (but an ACK) gets a
+    /// stateless `481` (RFC 3261 §12.2.2), anything else is dropped.
+    async fn no_such_leg(&self, message: Message, flow: Flow) {
+        let answerable = message
+            .method()
+            .is_some_and(|m| *m != sip_message::Method::ACK);
+        if !answerable {
+            return;
+        }
+        let response = sip_message::ResponseBuilder::to_request(&message, 481)
+            .to_tag(&crate::ids::random_token())
+            .header(sip_message::HeaderName::Server, crate::SERVER)
+            .build();
+        let target = crate::net::to_target(&flow);
+        let _ = self
+            .ctx
+            .transport
+            .send(&target, Bytes::from(response.to_bytes()))
+            .await;
+    }
+
     pub(crate) async fn open_media(
         &self,
         leg: LegIndex,
@@ -564,7 +658,15 @@ impl CallState {
                 self.remember_fork_sdp(fork, index, sdp);
                 Some(Input::ForkAnswered { fork })
             }
-            (Some(fork), LegEvent::Failed { code }) => Some(Input::ForkFailed { fork, code }),
+            (Some(fork), LegEvent::Failed { code }) => {
+                // A fork that failed (declined, or cancelled when another
+                // answered) is over: its leg goes once its transaction has
+                // absorbed the retransmissions.
+                if !is_side {
+                    self.finish_leg(index);
+                }
+                Some(Input::ForkFailed { fork, code })
+            }
             (Some(fork), LegEvent::Bye) => Some(Input::ForkBye { fork }),
             (
                 _,
@@ -737,7 +839,7 @@ impl CallState {
             // The listener hung up: R and B carry on untouched.
             LegEvent::Bye if self.monitors.remove(&index) => {
                 let _ = self.media.cast(MediaMsg::StopMonitor(index));
-                let _ = self.media.cast(MediaMsg::Release(index));
+                self.finish_leg(index);
             }
             LegEvent::Request { id, method, .. } => {
                 let code = if method == sip_message::Method::INFO {
@@ -794,7 +896,7 @@ impl CallState {
         };
         if let Some(leg) = self.legs.get(&to) {
             let _ = leg.cast(LegMsg::SendRequest {
-                origin: (from, id),
+                origin: RequestOrigin::Leg(from, id),
                 method,
                 content_type,
                 body,
@@ -806,17 +908,17 @@ impl CallState {
     fn relay_answer(
         &mut self,
         answered_on: LegIndex,
-        (origin, id): (LegIndex, u64),
+        origin: RequestOrigin,
         _method: sip_message::Method,
         code: u16,
         content_type: Option<String>,
         body: Bytes,
     ) {
-        if origin == OWN_REQUEST {
+        let RequestOrigin::Leg(origin, id) = origin else {
             // The answer to Baton's own request (the authorization INFO)
             // only confirms receipt.
             return;
-        }
+        };
         let (code, content_type, body) =
             match self.rewrite_for(answered_on, origin, content_type.as_deref(), body) {
                 Some(body) => (code, content_type, body),
@@ -912,6 +1014,10 @@ impl CallState {
                 };
                 if let Some(l) = leg(self, index) {
                     let _ = l.cast(LegMsg::Bye);
+                }
+                // A fork that answered too late goes once its BYE is over.
+                if Some(index) != self.callee_side {
+                    self.finish_leg(index);
                 }
             }
             Command::ByeCaller => {

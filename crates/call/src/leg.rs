@@ -67,8 +67,8 @@ pub enum LegEvent {
     },
     /// The final answer to a request sent with [`LegMsg::SendRequest`].
     RequestAnswered {
-        /// The other leg's handle, as given.
-        origin: (LegIndex, u64),
+        /// Who asked, as given.
+        origin: RequestOrigin,
         /// The method answered.
         method: Method,
         /// The status.
@@ -78,6 +78,18 @@ pub enum LegEvent {
         /// The body.
         body: Bytes,
     },
+}
+
+/// Who asked for a request a leg sends in its dialog, and so where its
+/// final answer goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestOrigin {
+    /// Baton itself (the authorization INFO): the answer goes nowhere.
+    /// A value no leg can have, whatever its number.
+    Baton,
+    /// Relayed from this leg's pending request `id` (its
+    /// [`LegEvent::Request`] handle).
+    Leg(LegIndex, u64),
 }
 
 /// Messages a leg takes.
@@ -114,8 +126,8 @@ pub enum LegMsg {
     },
     /// Send an in-dialog request (relayed from the other leg).
     SendRequest {
-        /// The other leg's handle, returned in `RequestAnswered`.
-        origin: (LegIndex, u64),
+        /// Who asks, returned in `RequestAnswered`.
+        origin: RequestOrigin,
         /// The method.
         method: Method,
         /// Content-Type of the body, if any.
@@ -123,6 +135,11 @@ pub enum LegMsg {
         /// The body.
         body: Bytes,
     },
+    /// The leg left the call (refused, cancelled, denied, rolled back,
+    /// replaced): it answers what is still pending, refuses anything new
+    /// (`481`), and stops once its transactions are over (the ACK of its
+    /// final response absorbed, its BYE answered, retransmissions covered).
+    Finish,
     /// Answer a request this leg reported with `LegEvent::Request`.
     AnswerRequest {
         /// The handle from the event.
@@ -251,7 +268,7 @@ pub struct LegState {
     pending_in: std::collections::HashMap<u64, (TransactionKey, Message)>,
     next_pending: u64,
     /// Requests we relayed to the peer: our transaction → the origin.
-    pending_out: std::collections::HashMap<TransactionKey, (LegIndex, u64, Method)>,
+    pending_out: std::collections::HashMap<TransactionKey, (RequestOrigin, Method)>,
     /// An INVITE of ours awaiting its final response (RFC 3261 §14.2 glare).
     reinvite_out: Option<TransactionKey>,
     /// The negotiated session timer, if any (RFC 4028).
@@ -268,6 +285,28 @@ pub struct LegState {
     next_rseq: u32,
     /// A reliable provisional awaiting its PRACK, retransmitted until then.
     unacked: Option<Box<Unacked>>,
+    /// Told to finish ([`LegMsg::Finish`]): stop once no transaction is left.
+    finishing: bool,
+    /// Counts this leg in `baton_call_legs_active` while the state lives
+    /// (dropped on a stop and on a kill alike: a call's end kills its legs).
+    _active: ActiveLeg,
+}
+
+/// One live leg in `baton_call_legs_active`.
+#[derive(Debug)]
+struct ActiveLeg;
+
+impl ActiveLeg {
+    fn new() -> ActiveLeg {
+        metrics::gauge!(crate::metrics::CALL_LEGS_ACTIVE).increment(1.0);
+        ActiveLeg
+    }
+}
+
+impl Drop for ActiveLeg {
+    fn drop(&mut self) {
+        metrics::gauge!(crate::metrics::CALL_LEGS_ACTIVE).decrement(1.0);
+    }
 }
 
 /// A reliable provisional response not yet PRACKed (RFC 3262 §3):
@@ -393,6 +432,8 @@ impl Actor for LegActor {
             caller_100rel: false,
             next_rseq: 1,
             unacked: None,
+            finishing: false,
+            _active: ActiveLeg::new(),
         };
         if is_uas {
             state.caller_100rel = [HeaderName::Require, HeaderName::Supported]
@@ -460,6 +501,7 @@ impl Actor for LegActor {
                 content_type,
                 body,
             } => state.send_in_dialog(now, origin, method, content_type, body),
+            LegMsg::Finish => state.finish(now),
             LegMsg::AnswerRequest {
                 id,
                 code,
@@ -846,7 +888,7 @@ impl LegState {
     /// The final answer to a request we relayed: ACK a 2xx to a re-INVITE
     /// (end to end, §13.2.2.4), then tell the call.
     fn relayed_answer(&mut self, key: &TransactionKey, code: u16, response: &Message) {
-        let Some((leg, id, method)) = self.pending_out.remove(key) else {
+        let Some((origin, method)) = self.pending_out.remove(key) else {
             return;
         };
         if method == Method::INVITE {
@@ -868,7 +910,7 @@ impl LegState {
         report(
             self,
             LegEvent::RequestAnswered {
-                origin: (leg, id),
+                origin,
                 method,
                 code,
                 content_type: response
@@ -882,18 +924,17 @@ impl LegState {
     fn send_in_dialog(
         &mut self,
         now: Instant,
-        origin: (LegIndex, u64),
+        origin: RequestOrigin,
         method: Method,
         content_type: Option<String>,
         body: Bytes,
     ) {
         let Some(dialog) = self.dialog.as_mut() else {
             // No confirmed dialog on this side yet: the request cannot cross.
-            let (leg, id) = origin;
             report(
                 self,
                 LegEvent::RequestAnswered {
-                    origin: (leg, id),
+                    origin,
                     method,
                     code: 491,
                     content_type: None,
@@ -923,7 +964,7 @@ impl LegState {
             if method == Method::INVITE {
                 self.reinvite_out = Some(key.clone());
             }
-            self.pending_out.insert(key, (origin.0, origin.1, method));
+            self.pending_out.insert(key, (origin, method));
         }
     }
 
@@ -1128,6 +1169,27 @@ impl LegState {
         }
     }
 
+    /// The call has no more use for this leg ([`LegMsg::Finish`]): what
+    /// is pending from the peer gets `481`, timers that would send anything
+    /// new stop; the transactions run out on their own.
+    fn finish(&mut self, now: Instant) {
+        self.finishing = true;
+        self.session = None;
+        self.unacked = None;
+        let pending: Vec<u64> = self.pending_in.keys().copied().collect();
+        for id in pending {
+            self.answer_pending(now, id, 481, None, Bytes::new());
+        }
+    }
+
+    /// A new request to a finishing leg: its dialog is over for Baton.
+    fn refuse_finishing(&mut self, now: Instant, key: &TransactionKey, request: &Message) {
+        let response = ResponseBuilder::to_request(request, 481)
+            .to_tag(&self.local_tag)
+            .build();
+        let _ = self.layer.send_response(now, key, &response);
+    }
+
     fn cancel(&mut self, now: Instant) {
         if self.is_uas || self.final_sent_or_received {
             return;
@@ -1262,6 +1324,13 @@ async fn pump(myself: &ActorRef<LegMsg>, state: &mut LegState, now: Instant) {
             break;
         };
         match event {
+            // CANCEL and PRACK still concern the INVITE's transaction.
+            Event::Request { key, message, .. }
+                if state.finishing
+                    && !matches!(message.method(), Some(&Method::CANCEL | &Method::PRACK)) =>
+            {
+                state.refuse_finishing(now, &key, &message)
+            }
             Event::Request { key, message, .. } => state.request_event(now, key, message),
             Event::Response { key, message } => state.response_event(now, &key, message),
             Event::Timeout { key, .. } | Event::TransportError { key } => {
@@ -1275,6 +1344,12 @@ async fn pump(myself: &ActorRef<LegMsg>, state: &mut LegState, now: Instant) {
             }
             Event::Terminated { .. } => {}
         }
+    }
+    if state.finishing && state.layer.is_empty() && state.two_xx.is_none() {
+        // Nothing left to absorb or retransmit: the call hears of the stop
+        // through supervision and forgets the leg.
+        myself.stop(Some("finished".to_string()));
+        return;
     }
     if let Some(due) = state.session.map(|t| t.due()) {
         if state.session_armed != Some(due) {

@@ -24,7 +24,7 @@ mod net;
 mod pull;
 
 pub use call::{CallActor, CallArgs, CallMsg};
-pub use leg::{Arrival, LegEvent, LegMsg, Rebinding};
+pub use leg::{Arrival, LegEvent, LegMsg, Rebinding, RequestOrigin};
 pub use net::{to_flow, to_target, SignallingContext};
 pub use pull::{HandoverPolicy, HANDOVER_JSON};
 
@@ -45,6 +45,23 @@ pub struct CallTarget {
 pub enum CallNotice {
     /// The call's actors have stopped: forget its routes.
     Gone(ids::CallNumber),
+    /// One leg of a call that goes on stopped for good (a refused,
+    /// cancelled, denied or rolled-back new device; a device the call moved
+    /// away from, once its BYE is over): forget its route and its dialog.
+    LegGone {
+        /// The call.
+        call: ids::CallNumber,
+        /// The leg.
+        leg: ids::LegIndex,
+    },
+    /// A handover attempt of a call is over (for the node's pull limits:
+    /// a denied or timed-out attempt backs the next one off).
+    PullEnded {
+        /// The call.
+        call: ids::CallNumber,
+        /// How it ended.
+        outcome: handover::Outcome,
+    },
     /// A user's device dialog in a call changed (for the dialog event
     /// package and for finding the call a switch request names).
     Dialog(Box<UserDialog>),
@@ -98,6 +115,24 @@ pub enum DialogPhase {
 }
 
 #[cfg(test)]
+mod origins {
+    use crate::ids::LegIndex;
+    use crate::RequestOrigin;
+
+    /// Baton's own requests are told apart by their kind, not by a leg
+    /// number: the highest leg number a new device can get (`u16::MAX`,
+    /// once the marker of Baton's own requests) is an ordinary leg.
+    #[test]
+    fn no_leg_is_taken_for_batons_own_requests() {
+        for leg in [0, 1, LegIndex::FIRST_PULLED, u16::MAX] {
+            let relayed = RequestOrigin::Leg(LegIndex(leg), 0);
+            assert_ne!(relayed, RequestOrigin::Baton, "leg {leg}");
+            assert!(matches!(relayed, RequestOrigin::Leg(LegIndex(l), 0) if l == leg));
+        }
+    }
+}
+
+#[cfg(test)]
 mod sizes {
     use ractor::{Actor, ActorRef};
     use std::mem::size_of;
@@ -148,7 +183,11 @@ mod sizes {
                 512,
             ),
             ("CallState", size_of::<crate::call::CallState>(), 1024),
-            ("LegState", size_of::<crate::leg::LegState>(), 1280),
+            // 1,280 until issue 8: the device's signalling flow (every
+            // in-dialog request is checked against it) and the transaction
+            // layer's index of merged requests (RFC 3261 §8.2.2.2) each
+            // leg now carries cost 24 bytes more.
+            ("LegState", size_of::<crate::leg::LegState>(), 1312),
         ];
         for (what, size, bound) in sizes {
             assert!(size <= bound, "{what} is {size} bytes (at most {bound})");

@@ -2,6 +2,9 @@
 
 /// `baton_calls_active`
 pub const CALLS_ACTIVE: &str = "baton_calls_active";
+/// `baton_call_legs_active`: leg actors alive (SIP dialogs of calls,
+/// including legs that finished and still absorb retransmissions).
+pub const CALL_LEGS_ACTIVE: &str = "baton_call_legs_active";
 /// `baton_calls_total{result}`
 pub const CALLS_TOTAL: &str = "baton_calls_total";
 /// `baton_call_setup_seconds`: the caller's INVITE to its 200.
@@ -15,7 +18,7 @@ pub const CALLS_SESSION_EXPIRED: &str = "baton_calls_session_expired_total";
 
 /// `baton_handovers_total{result}`: handover attempts by how they ended
 /// (granted, granted_monitor, denied, timeout, cancelled, rejected,
-/// call_ended, rolled_back, failed).
+/// rate_limited, call_ended, rolled_back, failed).
 pub const HANDOVERS_TOTAL: &str = "baton_handovers_total";
 /// `baton_handover_authorization_seconds`: A asked → A decided (or the
 /// window closed, or the question was withdrawn).
@@ -50,6 +53,10 @@ pub const HANDOVER_FORGED_DECISIONS: &str = "baton_handover_forged_decisions_tot
 /// Describes the metrics above (call once, after the recorder is installed).
 pub fn describe() {
     metrics::describe_gauge!(CALLS_ACTIVE, "Calls in progress");
+    metrics::describe_gauge!(
+        CALL_LEGS_ACTIVE,
+        "Leg actors alive, lingering ones included"
+    );
     metrics::describe_counter!(CALLS_TOTAL, "Calls by how they ended");
     metrics::describe_histogram!(
         CALL_SETUP_SECONDS,
@@ -101,8 +108,10 @@ pub fn describe() {
         "timeout",
         "cancelled",
         "rejected",
+        "rate_limited",
     ] {
         metrics::counter!(HANDOVERS_TOTAL, "result" => result).increment(0);
     }
     metrics::gauge!(CALLS_ACTIVE).set(0.0);
+    metrics::gauge!(CALL_LEGS_ACTIVE).set(0.0);
 }

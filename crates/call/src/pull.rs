@@ -7,7 +7,7 @@
 use crate::call::{anchored, media_address, CallState};
 use crate::handover::{Action, Decision, Handover, Input};
 use crate::ids::LegIndex;
-use crate::leg::{LegActor, LegArgs, LegMsg, LegRole};
+use crate::leg::{LegActor, LegArgs, LegMsg, LegRole, RequestOrigin};
 use crate::log::{HandoverNumber, LegRecord};
 use crate::media::MediaMsg;
 use crate::{metrics as m, CallMsg, DialogPhase};
@@ -45,10 +45,6 @@ pub const HANDOVER_JSON: &str = "application/vnd.baton.handover+json";
 
 /// The `Reason` A's `BYE` carries on a grant (RFC 3326).
 const COMPLETED_ELSEWHERE: &str = "SIP;cause=200;text=\"Call completed elsewhere\"";
-
-/// The origin of requests a call sends on its own (not relayed from the
-/// other leg): their answers are not passed anywhere.
-pub(crate) const OWN_REQUEST: LegIndex = LegIndex(u16::MAX);
 
 /// One handover attempt of a call and what it needs.
 #[derive(Debug)]
@@ -124,22 +120,29 @@ impl CallState {
         )
         .await;
         let Ok((leg, _)) = spawned else {
+            // No leg: nothing answers B; the router forgets its route.
+            self.leg_gone(index);
             return;
         };
-        self.legs.insert(index, leg.clone());
-        let refuse = |code: u16, why: &str| {
+        self.legs.insert(index, leg);
+        // Every refusal gives back what the request took: the leg answers,
+        // absorbs the ACK and stops; its relay ports (if opened) close now.
+        let refuse = |state: &mut CallState, code: u16, why: &str| {
             tracing::info!(code, why, "switch request refused");
             metrics::counter!(m::HANDOVERS_TOTAL, "result" => "rejected").increment(1);
-            let _ = leg.cast(LegMsg::Respond { code, sdp: None });
+            if let Some(leg) = state.legs.get(&index) {
+                let _ = leg.cast(LegMsg::Respond { code, sdp: None });
+            }
+            state.finish_leg(index);
         };
         if self.ended {
-            return refuse(481, "the call is over");
+            return refuse(self, 481, "the call is over");
         }
         if self.pull.as_ref().is_some_and(|p| p.machine.is_pending()) {
-            return refuse(486, "a handover of this call is pending");
+            return refuse(self, 486, "a handover of this call is pending");
         }
         let Some(r) = self.peer_of(moving) else {
-            return refuse(481, "the dialog named does not hold the call");
+            return refuse(self, 481, "the dialog named does not hold the call");
         };
         let a_contact = self
             .records
@@ -147,13 +150,13 @@ impl CallState {
             .map(|rec| rec.remote_target.clone())
             .unwrap_or_default();
         if same_contact(&a_contact, &contact) {
-            return refuse(403, "the new device is the one holding the call");
+            return refuse(self, 403, "the new device is the one holding the call");
         }
         let Some(r_sdp) = self.remote_sdp.get(&r).cloned() else {
-            return refuse(488, "the call has no session description yet");
+            return refuse(self, 488, "the call has no session description yet");
         };
         let Some(codec) = self.call_codec() else {
-            return refuse(488, "the call's codec is unknown");
+            return refuse(self, 488, "the call's codec is unknown");
         };
         let b_offer = match &offer {
             Some(body) => match SessionDescription::parse(body) {
@@ -162,7 +165,7 @@ impl CallState {
                 // does not re-offer to R, so R never sees a request).
                 _ => {
                     metrics::counter!(m::SDP_REJECTED_HANDOVER).increment(1);
-                    return refuse(488, "no codec of the offer matches the call's");
+                    return refuse(self, 488, "no codec of the offer matches the call's");
                 }
             },
             None => None,
@@ -171,7 +174,7 @@ impl CallState {
             .open_media(index, offer.as_deref().and_then(media_address))
             .await
         else {
-            return refuse(503, "no relay ports");
+            return refuse(self, 503, "no relay ports");
         };
         self.relay_addr.insert(index, relay);
         let mut origin = OriginRewriter::new(self.call.0 ^ (u64::from(index.0) << 48), relay.ip());
@@ -189,7 +192,7 @@ impl CallState {
             None => anchored(&r_sdp, relay, &mut origin),
         };
         let Some(answer) = answer else {
-            return refuse(488, "no answer can be built for the offer");
+            return refuse(self, 488, "no answer can be built for the offer");
         };
         self.origins.insert(index, origin);
         if let Some(body) = offer {
@@ -304,7 +307,7 @@ impl CallState {
                 .to_string();
                 if let Some(leg) = self.legs.get(&a) {
                     let _ = leg.cast(LegMsg::SendRequest {
-                        origin: (OWN_REQUEST, 0),
+                        origin: RequestOrigin::Baton,
                         method: Method::INFO,
                         content_type: Some(HANDOVER_JSON.to_string()),
                         body: Bytes::from(body),
@@ -364,8 +367,9 @@ impl CallState {
                 if let Some(leg) = self.legs.get(&a) {
                     let _ = leg.cast(LegMsg::ByeWithReason(COMPLETED_ELSEWHERE));
                 }
-                let _ = self.media.cast(MediaMsg::Release(a));
                 self.announce_swap(a, b);
+                // A's leg stops once its BYE is answered (or timed out).
+                self.finish_leg(a);
             }
             Action::MonitorA => {
                 self.monitors.insert(a);
@@ -375,6 +379,19 @@ impl CallState {
             Action::Finished(outcome) => {
                 metrics::counter!(m::HANDOVERS_TOTAL, "result" => outcome.label()).increment(1);
                 tracing::info!(call = %self.call, handover = %number, result = outcome.label(), "handover over");
+                // B did not get the call (denied, timed out, cancelled,
+                // refused by the log, rolled back, or the call ended before
+                // the swap): its leg has its final answer or its BYE, and
+                // goes. B holding an end of the call stays (granted, or the
+                // call ending ends it with the rest).
+                let b_holds = b == self.caller_side || Some(b) == self.callee_side;
+                if !b_holds {
+                    self.finish_leg(b);
+                }
+                let _ = self.notices.send(crate::CallNotice::PullEnded {
+                    call: self.call,
+                    outcome,
+                });
             }
         }
     }
@@ -522,8 +539,8 @@ impl CallState {
         if let Some(l) = self.legs.get(&leg) {
             let _ = l.cast(LegMsg::ByeWithReason(COMPLETED_ELSEWHERE));
         }
-        let _ = self.media.cast(MediaMsg::Release(leg));
         self.retired.insert(leg);
+        self.finish_leg(leg);
     }
 
     /// Dialog-event subscribers see A's dialog replaced and B's appear.

@@ -1,6 +1,7 @@
 //! The router between the node's SIP core and its calls: which call a
 //! message belongs to, starting calls, and forgetting them when they stop.
 
+use crate::pull_limits::{Limited, PullLimiter, PullLimits};
 use crate::server::CallPlan;
 use call::ids::{self, CallNumber, LegIndex};
 use call::{CallActor, CallArgs, CallMsg, CallNotice, DialogPhase, SignallingContext, UserDialog};
@@ -11,7 +12,7 @@ use sip_proto::Flow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// A device dialog as a switch request names it: (Call-ID, Baton's tag,
@@ -33,8 +34,10 @@ pub struct Calls {
     dialog_keys: HashMap<CallNumber, Vec<DialogKey>>,
     /// Orders confirmations: the feature code takes the latest.
     confirmed_seq: u64,
-    /// The next leg number for a new device, per call.
-    next_pull_leg: HashMap<CallNumber, u16>,
+    /// The leg numbers of new devices, per call.
+    pull_legs: PullLegs,
+    /// How often calls may be pulled and users may pull.
+    pull_limits: PullLimiter,
     handover: call::HandoverPolicy,
     ctx: SignallingContext,
     relay: Arc<Relay>,
@@ -77,7 +80,8 @@ impl Calls {
             dialogs: HashMap::new(),
             dialog_keys: HashMap::new(),
             confirmed_seq: 0,
-            next_pull_leg: HashMap::new(),
+            pull_legs: PullLegs::default(),
+            pull_limits: PullLimiter::new(PullLimits::default()),
             handover: call::HandoverPolicy::default(),
             ctx,
             relay,
@@ -204,7 +208,8 @@ impl Calls {
     /// Forgets a call whose actors have stopped.
     pub fn forget(&mut self, call: CallNumber) {
         self.calls.remove(&call);
-        self.next_pull_leg.remove(&call);
+        self.pull_legs.forget(call);
+        self.pull_limits.forget_call(call);
         for key in self.route_keys.remove(&call).unwrap_or_default() {
             self.device_routes.remove(&key);
         }
@@ -232,7 +237,62 @@ impl Calls {
                 .insert(key, (self.confirmed_seq, Box::new(dialog.clone())));
         } else {
             self.dialogs.remove(&key);
+            if let Some(keys) = self.dialog_keys.get_mut(&dialog.call) {
+                keys.retain(|k| *k != key);
+            }
         }
+    }
+
+    /// A leg of a call that goes on stopped for good: its device route
+    /// and its dialog (if it was a user's) are forgotten, so that requests
+    /// in its dialog get `481` from the core.
+    pub fn leg_gone(&mut self, call: CallNumber, leg: LegIndex) {
+        if let Some(keys) = self.route_keys.get_mut(&call) {
+            let routes = &mut self.device_routes;
+            keys.retain(|key| {
+                let gone = routes.get(key) == Some(&(call, leg));
+                if gone {
+                    routes.remove(key);
+                }
+                !gone
+            });
+        }
+        if let Some(keys) = self.dialog_keys.get_mut(&call) {
+            let dialogs = &mut self.dialogs;
+            keys.retain(|key| {
+                let gone = dialogs.get(key).is_some_and(|(_, d)| d.leg == leg);
+                if gone {
+                    dialogs.remove(key);
+                }
+                !gone
+            });
+        }
+    }
+
+    /// Whether `user` may pull `call` now (rates, back-off, a leg number
+    /// left); a pull admitted is counted.
+    pub fn admit_pull(
+        &mut self,
+        now: Instant,
+        user: &str,
+        call: CallNumber,
+    ) -> Result<(), PullRefusal> {
+        if !self.pull_legs.available(call) {
+            return Err(PullRefusal::NoLegNumber);
+        }
+        self.pull_limits
+            .check(now, user, call)
+            .map_err(PullRefusal::Limited)
+    }
+
+    /// An attempt on `call` ended (the back-off after a denial or timeout).
+    pub fn pull_ended(&mut self, now: Instant, call: CallNumber, outcome: call::handover::Outcome) {
+        self.pull_limits.ended(now, call, outcome);
+    }
+
+    /// Sets the pull limits (`[handover]`).
+    pub fn set_pull_limits(&mut self, limits: PullLimits) {
+        self.pull_limits = PullLimiter::new(limits);
     }
 
     /// The device dialog a Replaces header names, compared exactly
@@ -270,12 +330,11 @@ impl Calls {
         let Some(actor) = self.calls.get(&call) else {
             return;
         };
-        let next = self
-            .next_pull_leg
-            .entry(call)
-            .or_insert(LegIndex::FIRST_PULLED);
-        let index = LegIndex(*next);
-        *next = next.saturating_add(1);
+        // `admit_pull` refused a call whose numbers ran out (503): a number
+        // is never used twice in a call.
+        let Some(index) = self.pull_legs.take(call) else {
+            return;
+        };
         let key = (
             invite.call_id().unwrap_or_default().to_string(),
             invite.from_tag().unwrap_or_default(),
@@ -319,5 +378,78 @@ impl Calls {
     pub fn set_media_policy(&mut self, strict_latching: bool, inactivity: Duration) {
         self.strict_latching = strict_latching;
         self.media_inactivity = inactivity;
+    }
+}
+
+/// Why a switch request may not go to its call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullRefusal {
+    /// Over a pull limit, or backing off (`429` with `Retry-After`).
+    Limited(Limited),
+    /// The call's leg numbers for new devices are used up (`503`).
+    NoLegNumber,
+}
+
+/// The leg numbers of new devices, per call: `FIRST_PULLED..=u16::MAX`,
+/// each used once (a number reused would route a finished dialog's
+/// retransmissions to a new device's leg).
+#[derive(Debug, Default)]
+struct PullLegs {
+    next: HashMap<CallNumber, u32>,
+}
+
+impl PullLegs {
+    fn available(&self, call: CallNumber) -> bool {
+        let next = self
+            .next
+            .get(&call)
+            .copied()
+            .unwrap_or(u32::from(LegIndex::FIRST_PULLED));
+        next <= u32::from(u16::MAX)
+    }
+
+    fn take(&mut self, call: CallNumber) -> Option<LegIndex> {
+        let next = self
+            .next
+            .entry(call)
+            .or_insert(u32::from(LegIndex::FIRST_PULLED));
+        let index = u16::try_from(*next).ok()?;
+        *next += 1;
+        Some(LegIndex(index))
+    }
+
+    fn forget(&mut self, call: CallNumber) {
+        self.next.remove(&call);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pull_leg_numbers_are_never_reused_and_run_out_instead() {
+        let mut legs = PullLegs::default();
+        let call = CallNumber(1);
+        let mut seen = std::collections::HashSet::new();
+        while legs.available(call) {
+            let leg = legs.take(call).expect("a number while available");
+            assert!(leg.is_pulled(), "{leg:?}");
+            assert!(seen.insert(leg), "{leg:?} twice");
+        }
+        assert_eq!(
+            seen.len(),
+            usize::from(u16::MAX - LegIndex::FIRST_PULLED) + 1
+        );
+        assert!(seen.contains(&LegIndex(u16::MAX)));
+        assert_eq!(legs.take(call), None, "exhausted: refused, not reused");
+        assert!(!legs.available(call));
+        // Another call has its own numbers; a call forgotten starts over.
+        assert_eq!(
+            legs.take(CallNumber(2)),
+            Some(LegIndex(LegIndex::FIRST_PULLED))
+        );
+        legs.forget(call);
+        assert!(legs.available(call));
     }
 }

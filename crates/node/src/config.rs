@@ -250,6 +250,18 @@ pub struct HandoverConfig {
     pub authorization_timeout: Duration,
     /// Whether grant-and-monitor is offered.
     pub monitor_allowed: bool,
+    /// Pulls of one call allowed per minute (then `429`).
+    pub max_pulls_per_call: u32,
+    /// Pulls by one user allowed per minute, all calls together.
+    pub max_pulls_per_user: u32,
+    /// The wait before a call may be pulled again after an attempt its
+    /// device denied or let time out; doubled with each one in a row
+    /// (`"0s"`: none).
+    #[serde(with = "humantime_serde_compat")]
+    pub pull_backoff: Duration,
+    /// The longest such wait.
+    #[serde(with = "humantime_serde_compat")]
+    pub pull_backoff_max: Duration,
 }
 
 impl Default for HandoverConfig {
@@ -258,6 +270,10 @@ impl Default for HandoverConfig {
             feature_code: "*11".into(),
             authorization_timeout: Duration::from_secs(20),
             monitor_allowed: true,
+            max_pulls_per_call: 6,
+            max_pulls_per_user: 20,
+            pull_backoff: Duration::from_secs(10),
+            pull_backoff_max: Duration::from_secs(300),
         }
     }
 }
@@ -650,6 +666,18 @@ impl Config {
                 "must be more than zero".into(),
             ));
         }
+        if self.handover.max_pulls_per_call == 0 || self.handover.max_pulls_per_user == 0 {
+            return Err(fail(
+                "handover.max_pulls_per_call",
+                "max_pulls_per_call and max_pulls_per_user must be at least 1".into(),
+            ));
+        }
+        if self.handover.pull_backoff_max < self.handover.pull_backoff {
+            return Err(fail(
+                "handover.pull_backoff_max",
+                "must be at least handover.pull_backoff".into(),
+            ));
+        }
         let code_ok = !self.handover.feature_code.is_empty()
             && self
                 .handover
@@ -693,6 +721,10 @@ mod tests {
             "127.0.0.1:9090".parse::<SocketAddr>().expect("addr")
         );
         assert_eq!(c.handover.authorization_timeout, Duration::from_secs(20));
+        assert_eq!(c.handover.max_pulls_per_call, 6);
+        assert_eq!(c.handover.max_pulls_per_user, 20);
+        assert_eq!(c.handover.pull_backoff, Duration::from_secs(10));
+        assert_eq!(c.handover.pull_backoff_max, Duration::from_secs(300));
         assert_eq!(c.cluster.data_dir, PathBuf::from("./baton-data"));
         let names: Vec<_> = c.users.iter().map(|u| u.name.as_str()).collect();
         assert_eq!(names, ["alice", "bob", "carol"]);

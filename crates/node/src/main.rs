@@ -8,6 +8,7 @@ mod config;
 mod dialog_events;
 mod limits;
 mod metrics;
+mod pull_limits;
 mod replaces;
 mod server;
 mod uas_checks;

@@ -165,6 +165,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         monitor_allowed: config.handover.monitor_allowed,
         ..call::HandoverPolicy::default()
     });
+    calls.set_pull_limits(crate::pull_limits::PullLimits {
+        per_call: config.handover.max_pulls_per_call,
+        per_user: config.handover.max_pulls_per_user,
+        backoff: config.handover.pull_backoff,
+        backoff_max: config.handover.pull_backoff_max,
+    });
     let mut core = SipCore::new(&config, transport.clone(), calls);
     core.log_gate = Some(raft_log.gate());
     let mut housekeeping = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -213,6 +219,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 call::CallNotice::Gone(number) => {
                     core.gate.call_ended(number);
                     core.calls.forget(number);
+                }
+                call::CallNotice::LegGone { call, leg } => core.calls.leg_gone(call, leg),
+                call::CallNotice::PullEnded { call, outcome } => {
+                    core.calls.pull_ended(Instant::now(), call, outcome)
                 }
                 call::CallNotice::Dialog(dialog) => core.on_dialog(&dialog).await,
             },
@@ -946,6 +956,24 @@ impl SipCore {
         let contact = crate::replaces::contact_uri(invite);
         if crate::replaces::same_device(&dialog.device_contact, &contact) {
             return rejected(403, "Already On This Device");
+        }
+        match self.calls.admit_pull(Instant::now(), &user, dialog.call) {
+            Ok(()) => {}
+            Err(crate::calls::PullRefusal::Limited(wait)) => {
+                metrics::counter!(call::metrics::HANDOVERS_TOTAL, "result" => "rate_limited")
+                    .increment(1);
+                tracing::info!(user, "switch request over the pull limits");
+                return Pull::Answer(
+                    ResponseBuilder::to_request(invite, 429)
+                        .to_tag(&new_tag())
+                        .header(HeaderName::RetryAfter, wait.retry_after_secs().to_string())
+                        .header(HeaderName::Server, SERVER)
+                        .build(),
+                );
+            }
+            Err(crate::calls::PullRefusal::NoLegNumber) => {
+                return rejected(503, "No More Pulls On This Call")
+            }
         }
         Pull::Deliver {
             call: dialog.call,

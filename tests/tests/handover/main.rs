@@ -16,6 +16,7 @@ mod dialog_rules;
 mod discovery;
 mod forgery;
 mod races;
+mod resources;
 mod variety;
 
 /// How long an expected event may take: generous for busy machines (a
