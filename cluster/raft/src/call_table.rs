@@ -65,7 +65,7 @@ pub struct CallRecord {
     /// follow.
     pub pending_handover: Option<HandoverRecord>,
     /// Finished handovers (denied, timed out, swapped or abandoned), oldest
-    /// first: the audit trail.
+    /// first: the audit trail, the last [`AUDIT_TRAIL`] of them.
     pub handovers: Vec<HandoverRecord>,
     /// Earlier anchors, oldest first: who anchored the call before each
     /// adoption, and when it moved.
@@ -74,7 +74,23 @@ pub struct CallRecord {
     pub ended: Option<Ending>,
 }
 
+/// How many finished handovers a call keeps in its audit trail. Each pull
+/// attempt adds one (about a kilobyte), and a call may last for days: the
+/// oldest are dropped so that a call's record stays bounded whatever its
+/// devices do (pulls are also rate-limited per call and per user).
+pub const AUDIT_TRAIL: usize = 32;
+
 impl CallRecord {
+    /// Moves a finished attempt into the audit trail, dropping the oldest
+    /// beyond [`AUDIT_TRAIL`]. Deterministic: every replica drops the same.
+    fn finish_handover(&mut self, done: HandoverRecord) {
+        self.handovers.push(done);
+        if self.handovers.len() > AUDIT_TRAIL {
+            let excess = self.handovers.len() - AUDIT_TRAIL;
+            self.handovers.drain(..excess);
+        }
+    }
+
     /// Whether the call is still up.
     pub fn is_active(&self) -> bool {
         self.ended.is_none()
@@ -661,7 +677,7 @@ impl CallTable {
             // Refused or timed out: the attempt is over; move it to the
             // audit trail so that a new request may follow.
             if let Some(done) = record.pending_handover.take() {
-                record.handovers.push(done);
+                record.finish_handover(done);
             }
         }
         Ok(Outcome::HandoverDecided(decision))
@@ -713,7 +729,7 @@ impl CallTable {
         }
         if let Some(mut done) = record.pending_handover.take() {
             done.swapped_at_ms = Some(at_ms);
-            record.handovers.push(done);
+            record.finish_handover(done);
         }
         Ok(Outcome::BridgeSwapped)
     }
@@ -732,7 +748,7 @@ impl CallTable {
         match record.pending_handover.take() {
             Some(mut done) if done.id == handover => {
                 done.abandoned = Some(abandoned);
-                record.handovers.push(done);
+                record.finish_handover(done);
                 Ok(Outcome::HandoverAbandoned(abandoned.reason))
             }
             other => {

@@ -1436,3 +1436,26 @@ fn check_invariants(table: &CallTable) {
         assert!(active.ended.is_none());
     }
 }
+
+#[test]
+fn the_audit_trail_keeps_the_last_attempts_only() {
+    let mut table = up_call();
+    let attempts = AUDIT_TRAIL as u64 + 10;
+    for n in 1..=attempts {
+        let h = HandoverId(n);
+        for command in [
+            requested(A, h, LegRole::Caller),
+            decided(A, h, HandoverDecision::Denied),
+        ] {
+            assert!(table.apply(&command).is_ok(), "{command:?}");
+        }
+    }
+    let trail = &table.get(A).expect("the call").handovers;
+    assert_eq!(trail.len(), AUDIT_TRAIL, "bounded whatever the devices do");
+    assert_eq!(trail[0].id, HandoverId(attempts - AUDIT_TRAIL as u64 + 1));
+    assert_eq!(
+        trail[AUDIT_TRAIL - 1].id,
+        HandoverId(attempts),
+        "newest kept"
+    );
+}
