@@ -63,6 +63,11 @@ pub enum MediaMsg {
     },
     /// The question is over: prompt and key watch off.
     Withdraw(LegIndex),
+    /// The question is answered with a grant: the prompt stops, but the
+    /// decision keys stay consumed while the call moves away from this
+    /// leg (a phone may send a key press as more than one event, and
+    /// under load the swap takes a commit; R must never hear them).
+    StopPrompt(LegIndex),
     /// This leg (out of the bridge) hears the mix of the bridge's two ends.
     Monitor(LegIndex),
     /// This leg stops listening.
@@ -196,6 +201,11 @@ impl Actor for MediaBridgeActor {
                 if let Some(h) = state.legs.get(&leg) {
                     h.stop_prompt();
                     h.unwatch_keys();
+                }
+            }
+            MediaMsg::StopPrompt(leg) => {
+                if let Some(h) = state.legs.get(&leg) {
+                    h.stop_prompt();
                 }
             }
             MediaMsg::Monitor(leg) => {

@@ -5,9 +5,10 @@
 //! relay re-points R's stream from A's port to B's.
 
 use crate::call::{anchored, media_address, CallState};
-use crate::handover::{Action, Decision, Handover, Input};
+use crate::handover::{Action, Decision, Handover, Input, Phase};
 use crate::ids::LegIndex;
 use crate::leg::{LegActor, LegArgs, LegMsg, LegRole, RequestOrigin};
+use crate::log::HandoverVerdict;
 use crate::log::{HandoverNumber, LegRecord};
 use crate::media::MediaMsg;
 use crate::{metrics as m, CallMsg, DialogPhase};
@@ -332,7 +333,20 @@ impl CallState {
                     metrics::histogram!(m::HANDOVER_AUTHORIZATION_SECONDS)
                         .record(p.decision_wait.as_secs_f64());
                 }
-                let _ = self.media.cast(MediaMsg::Withdraw(a));
+                // A granted: A's leg leaves R's bridge, so its decision
+                // keys stay consumed until then (a second event of the same
+                // press must not reach R while the grant commits). A keeping
+                // the call gets its keys back when the attempt finishes.
+                let granting = matches!(
+                    p.machine.phase(),
+                    Phase::Deciding(HandoverVerdict::Granted | HandoverVerdict::GrantedMonitor)
+                );
+                let withdraw = if granting {
+                    MediaMsg::StopPrompt(a)
+                } else {
+                    MediaMsg::Withdraw(a)
+                };
+                let _ = self.media.cast(withdraw);
             }
             Action::Swap => {
                 p.granted_at = Some(Instant::now());
@@ -377,6 +391,11 @@ impl CallState {
                 self.announce_swap(a, b);
             }
             Action::Finished(outcome) => {
+                // A still holds the call (denied, timed out, a failed
+                // commit, a roll-back): its keys pass to R again.
+                if a == self.caller_side || Some(a) == self.callee_side {
+                    let _ = self.media.cast(MediaMsg::Withdraw(a));
+                }
                 metrics::counter!(m::HANDOVERS_TOTAL, "result" => outcome.label()).increment(1);
                 tracing::info!(call = %self.call, handover = %number, result = outcome.label(), "handover over");
                 // B did not get the call (denied, timed out, cancelled,
