@@ -706,27 +706,29 @@ impl SipCore {
             .and_then(|()| uas_checks::check_session_content(invite))
             .and_then(|()| uas_checks::check_relayable(invite))
         {
-            return Plan::Answer(refuse(invite, &r));
+            // Before digest, every refusal is stateless (sent once, no
+            // transaction): a spoofed source must not get it ten times.
+            let tag = self.gate.stateless_tag(invite);
+            return Plan::Stateless(Some(refuse_tagged(invite, &r, &tag)));
         }
         if let Some(response) = self.log_refusal(invite) {
-            return Plan::Answer(response);
+            return Plan::Stateless(Some(response));
         }
         if self.draining {
             // Stopping: the caller's proxy tries another node.
             metrics::counter!(call::metrics::CALLS_TOTAL, "result" => "draining").increment(1);
-            return Plan::Answer(
+            return Plan::Stateless(Some(
                 ResponseBuilder::to_request(invite, 503)
-                    .to_tag(&new_tag())
+                    .to_tag(&self.gate.stateless_tag(invite))
                     .reason("Shutting Down")
                     .header(HeaderName::RetryAfter, "5")
                     .header(HeaderName::Server, SERVER)
                     .build(),
-            );
+            ));
         }
         let caller = match self.authenticate_invite(invite, flow) {
             Ok(user) => user,
             Err(Early::Stateless(response)) => return Plan::Stateless(response.map(|r| *r)),
-            Err(Early::Answer(response)) => return Plan::Answer(*response),
         };
         if let Err(retry) = self.gate.user_rate(Instant::now(), &caller) {
             return Plan::Answer(retry_later(invite, retry));
@@ -804,7 +806,7 @@ impl SipCore {
         };
         Some(
             ResponseBuilder::to_request(invite, 503)
-                .to_tag(&new_tag())
+                .to_tag(&self.gate.stateless_tag(invite))
                 .reason("Call Log Unavailable")
                 .header(HeaderName::RetryAfter, retry_after)
                 .header(HeaderName::Server, SERVER)
@@ -828,10 +830,19 @@ impl SipCore {
             .map_or(0, |d| d.as_secs());
         match self.authenticate(invite, &HeaderName::ProxyAuthorization, flow.remote.ip()) {
             Authn::User(user) => Ok(user),
-            Authn::BadRequest(reason) => {
-                Err(Early::Answer(Box::new(simple(invite, 400, Some(reason)))))
-            }
-            Authn::Locked => Err(Early::Answer(Box::new(simple(invite, 403, None)))),
+            // Refusals before digest are stateless too, like the challenge.
+            Authn::BadRequest(reason) => Err(Early::Stateless(Some(Box::new(simple_tagged(
+                invite,
+                400,
+                Some(reason),
+                &self.gate.stateless_tag(invite),
+            ))))),
+            Authn::Locked => Err(Early::Stateless(Some(Box::new(simple_tagged(
+                invite,
+                403,
+                None,
+                &self.gate.stateless_tag(invite),
+            ))))),
             Authn::Challenge { stale } => {
                 let size = invite.to_bytes().len();
                 let reliable = flow.kind != TransportKind::Udp;
@@ -907,16 +918,16 @@ impl SipCore {
         if let Err(r) = uas_checks::check_request(invite)
             .and_then(|()| uas_checks::check_session_content(invite))
         {
-            return Pull::Answer(refuse(invite, &r));
+            let tag = self.gate.stateless_tag(invite);
+            return Pull::Stateless(Some(refuse_tagged(invite, &r, &tag)));
         }
         if let Some(response) = self.log_refusal(invite) {
             metrics::counter!(call::metrics::HANDOVERS_TOTAL, "result" => "rejected").increment(1);
-            return Pull::Answer(response);
+            return Pull::Stateless(Some(response));
         }
         let user = match self.authenticate_invite(invite, flow) {
             Ok(user) => user,
             Err(Early::Stateless(response)) => return Pull::Stateless(response.map(|r| *r)),
-            Err(Early::Answer(response)) => return Pull::Answer(*response),
         };
         let rejected = |code: u16, reason: &str| {
             metrics::counter!(call::metrics::HANDOVERS_TOTAL, "result" => "rejected").increment(1);
@@ -1177,12 +1188,12 @@ enum Pull {
     },
 }
 
-/// An INVITE refused before a call or pull is planned.
+/// An INVITE refused before a call or pull is planned (before digest,
+/// so possibly from a spoofed source): a stateless response (the
+/// challenge, `400`, `403`), or nothing.
 enum Early {
-    /// A stateless response (the challenge), or nothing.
+    /// Sent once, outside any transaction.
     Stateless(Option<Box<Message>>),
-    /// A response through the transaction layer.
-    Answer(Box<Message>),
 }
 
 /// `Retry-After` of the `503` given while the transaction table is full:
@@ -1218,7 +1229,13 @@ fn same_request(response: &Message, request: &Message) -> bool {
 }
 
 fn simple(request: &Message, code: u16, reason: Option<&str>) -> Message {
-    let mut builder = ResponseBuilder::to_request(request, code).to_tag(&new_tag());
+    simple_tagged(request, code, reason, &new_tag())
+}
+
+/// [`simple`] with a given To tag (a stateless response's, whose ACK is
+/// recognised by it).
+fn simple_tagged(request: &Message, code: u16, reason: Option<&str>, tag: &str) -> Message {
+    let mut builder = ResponseBuilder::to_request(request, code).to_tag(tag);
     if let Some(reason) = reason {
         builder = builder.reason(reason);
     }
@@ -1226,7 +1243,12 @@ fn simple(request: &Message, code: u16, reason: Option<&str>) -> Message {
 }
 
 fn refuse(request: &Message, refusal: &Refusal) -> Message {
-    let mut builder = ResponseBuilder::to_request(request, refusal.code).to_tag(&new_tag());
+    refuse_tagged(request, refusal, &new_tag())
+}
+
+/// [`refuse`] with a given To tag (a stateless response's).
+fn refuse_tagged(request: &Message, refusal: &Refusal, tag: &str) -> Message {
+    let mut builder = ResponseBuilder::to_request(request, refusal.code).to_tag(tag);
     if let Some(reason) = refusal.reason {
         builder = builder.reason(reason);
     }

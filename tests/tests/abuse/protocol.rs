@@ -99,6 +99,46 @@ fn an_unauthenticated_invite_gets_one_stateless_407_and_its_ack_is_absorbed() {
 }
 
 #[test]
+fn refusals_before_digest_are_stateless_too() {
+    let _serial = super::shared();
+    let baton = start("");
+    let peer = Peer::bind("127.0.0.1", baton.udp);
+    // Max-Forwards 0 (RFC 3261 §16.3): refused with 483 before any digest,
+    // from an address that may be spoofed: one packet, no transaction.
+    let text = invite(&peer, "alice", "bob", "stateless-483", "mf0")
+        .replace("Max-Forwards: 70", "Max-Forwards: 0");
+    peer.send(&text);
+    let first = peer.recv(T).expect("an answer to the INVITE");
+    assert_eq!(first.status(), Some(483));
+    let tag = first.to_tag().expect("a To tag");
+    // The probe's answer comes with the core holding its transaction only:
+    // none was made for the INVITE (an INVITE server transaction would
+    // retransmit the 483 until Timer H).
+    peer.send(&options(&peer, "stateless-483-probe", "opt483"));
+    let next = peer.recv(T).expect("an answer to the OPTIONS");
+    assert_eq!(next.cseq().map(|c| c.method), Some(Method::OPTIONS));
+    assert_eq!(baton.metric_sum("baton_sip_transactions_active", &[]), 1.0);
+    // A retransmission is answered again, the same way (same To tag), and
+    // the ACK of the 483 is absorbed as a stateless one's.
+    peer.send(&text);
+    let again = peer.recv(T).expect("a second 483");
+    assert_eq!(again.status(), Some(483));
+    assert_eq!(again.to_tag().as_deref(), Some(tag.as_str()));
+    let a = peer.addr();
+    peer.send(&format!(
+        "ACK sip:bob@{DOMAIN} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKmf0\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:alice@{DOMAIN}>;tag=i{port}\r\n\
+         To: <sip:bob@{DOMAIN}>;tag={tag}\r\nCall-ID: stateless-483\r\nCSeq: 1 ACK\r\n\
+         Content-Length: 0\r\n\r\n",
+        port = a.port()
+    ));
+    assert_eq!(
+        baton.wait_metric("baton_sip_stateless_acks_total", &[], 1.0),
+        1.0
+    );
+}
+
+#[test]
 fn a_digest_answer_without_qop_is_challenged_again() {
     let _serial = super::shared();
     let baton = start("");
