@@ -633,17 +633,9 @@ impl SipCore {
                 if let Err(refusal) = uas_checks::check_register_aor(request) {
                     return refuse(request, &refusal);
                 }
-                match self.authenticate(
-                    request,
-                    &HeaderName::Authorization,
-                    self.source.unwrap_or(flow.remote.ip()),
-                ) {
-                    Authn::Challenge { stale } => {
-                        self.challenge(request, 401, stale, now_unix, usize::MAX)
-                    }
-                    Authn::User(user) => self.register(request, &user, flow),
-                    Authn::BadRequest(reason) => simple(request, 400, Some(reason)),
-                    Authn::Locked => simple(request, 403, None),
+                match self.authenticate_401(request, flow, now_unix) {
+                    Ok(user) => self.register(request, &user, flow),
+                    Err(response) => *response,
                 }
             }
             Method::INVITE if in_dialog => simple(request, 481, None),
@@ -658,28 +650,41 @@ impl SipCore {
                 Some(_) => simple(request, 200, None),
                 None => simple(request, 481, None),
             },
-            Method::SUBSCRIBE => {
-                match self.authenticate(
-                    request,
-                    &HeaderName::Authorization,
-                    self.source.unwrap_or(flow.remote.ip()),
-                ) {
-                    Authn::Challenge { stale } => {
-                        self.challenge(request, 401, stale, now_unix, usize::MAX)
-                    }
-                    Authn::BadRequest(reason) => simple(request, 400, Some(reason)),
-                    Authn::Locked => simple(request, 403, None),
-                    Authn::User(user) => {
-                        let (response, out) =
-                            self.dialog_events
-                                .on_subscribe(Instant::now(), request, &user, flow);
-                        self.notifies.extend(out);
-                        response
-                    }
+            Method::SUBSCRIBE => match self.authenticate_401(request, flow, now_unix) {
+                Ok(user) => {
+                    let (response, out) =
+                        self.dialog_events
+                            .on_subscribe(Instant::now(), request, &user, flow);
+                    self.notifies.extend(out);
+                    response
                 }
-            }
+                Err(response) => *response,
+            },
             // BYE, INFO, UPDATE, PRACK, NOTIFY outside any dialog of ours.
             _ => simple(request, 481, None),
+        }
+    }
+
+    /// Digest for the requests Baton serves as the user's registrar and
+    /// notifier (REGISTER, SUBSCRIBE: `401`): the user, or the answer.
+    fn authenticate_401(
+        &mut self,
+        request: &Message,
+        flow: &sip_proto::Flow,
+        now_unix: u64,
+    ) -> Result<String, Box<Message>> {
+        let source = self.source.unwrap_or(flow.remote.ip());
+        match self.authenticate(request, &HeaderName::Authorization, source) {
+            Authn::User(user) => Ok(user),
+            Authn::Challenge { stale } => Err(Box::new(self.challenge(
+                request,
+                401,
+                stale,
+                now_unix,
+                usize::MAX,
+            ))),
+            Authn::BadRequest(reason) => Err(Box::new(simple(request, 400, Some(reason)))),
+            Authn::Locked => Err(Box::new(simple(request, 403, None))),
         }
     }
 

@@ -75,14 +75,6 @@ fn without_ansi(line: &str) -> String {
     out
 }
 
-/// A's real deny still decides: B gets `603`, A keeps the call.
-fn a_denies(s: &Scene, pull: &OutgoingCall, id: &str, started: Instant) {
-    assert_eq!(s.decide(id, "deny"), 200);
-    assert_eq!(pull.wait_final(T).expect("final"), 603);
-    s.assert_a_keeps_call();
-    s.assert_r_untouched(started);
-}
-
 #[test]
 fn a_grant_forged_by_b_from_its_own_socket_is_refused_and_a_still_decides() {
     let s = Scene::new(start(""), true);

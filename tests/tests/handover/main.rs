@@ -449,7 +449,12 @@ fn deny_leaves_the_call_with_a_and_b_gets_603() {
     let started = Instant::now();
     let pull = s.pull();
     let id = s.asked();
-    assert_eq!(s.decide(&id, "deny"), 200);
+    a_denies(&s, &pull, &id, started);
+}
+
+/// A denies: B gets `603`, A keeps the call, R noticed nothing.
+fn a_denies(s: &Scene, pull: &OutgoingCall, id: &str, started: Instant) {
+    assert_eq!(s.decide(id, "deny"), 200);
     assert_eq!(pull.wait_final(T).expect("final"), 603);
     s.assert_a_keeps_call();
     s.assert_r_untouched(started);

@@ -17,6 +17,15 @@ const UNLIMITED: &str = "max_pulls_per_call = 100000\nmax_pulls_per_user = 10000
 /// absorbs retransmissions for 64·T1 = 32 s over UDP (RFC 3261 Timer J).
 const DRAIN: Duration = Duration::from_secs(45);
 
+/// Waits for `pull`'s final response, a `429`; its `Retry-After`.
+fn rate_limited(pull: &OutgoingCall) -> u64 {
+    assert_eq!(pull.wait_final(T).expect("final"), 429);
+    pull.final_response()
+        .and_then(|r| r.header(&HeaderName::RetryAfter).map(str::to_string))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("Retry-After in seconds")
+}
+
 /// The node's resident memory (`VmRSS`), in KiB.
 fn rss_kib(baton: &Baton) -> u64 {
     let status =
@@ -330,12 +339,7 @@ fn the_pull_over_the_per_call_limit_gets_429_with_retry_after() {
     }
     let asked_before = s.a_call.infos(JSON).len();
     let over = s.pull();
-    assert_eq!(over.wait_final(T).expect("final"), 429);
-    let retry_after: u64 = over
-        .final_response()
-        .and_then(|r| r.header(&HeaderName::RetryAfter).map(str::to_string))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("Retry-After in seconds");
+    let retry_after = rate_limited(&over);
     // 3 a minute: one more every 20 s.
     assert!(
         (1..=20).contains(&retry_after),
@@ -365,14 +369,8 @@ fn after_a_denial_or_a_timeout_the_next_pull_backs_off() {
     // The 429's Retry-After, and the instant it may be retried (counted
     // from the moment the 429 arrived, so never early).
     let retry_after_of = |pull: &OutgoingCall| -> (u64, Instant) {
-        assert_eq!(pull.wait_final(T).expect("final"), 429);
-        let got_at = Instant::now();
-        let secs = pull
-            .final_response()
-            .and_then(|r| r.header(&HeaderName::RetryAfter).map(str::to_string))
-            .and_then(|v| v.trim().parse().ok())
-            .expect("Retry-After in seconds");
-        (secs, got_at + Duration::from_secs(secs))
+        let secs = rate_limited(pull);
+        (secs, Instant::now() + Duration::from_secs(secs))
     };
     // A denies: 2 s of back-off.
     let pull = s.pull();
@@ -615,12 +613,7 @@ fn the_pull_over_the_per_user_limit_gets_429_with_retry_after() {
         pull_and_cancel(&s.b, &s.a_call, s.b_rtp.sdp());
     }
     let over = s.pull();
-    assert_eq!(over.wait_final(T).expect("final"), 429);
-    let retry_after: u64 = over
-        .final_response()
-        .and_then(|r| r.header(&HeaderName::RetryAfter).map(str::to_string))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("Retry-After in seconds");
+    let retry_after = rate_limited(&over);
     // 2 a minute: one more every 30 s.
     assert!(
         (1..=30).contains(&retry_after),
