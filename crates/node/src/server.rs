@@ -276,17 +276,16 @@ struct SipCore {
     dialog_events: crate::dialog_events::DialogEvents,
     /// NOTIFYs waiting to go through the transaction layer.
     notifies: Vec<crate::dialog_events::Outgoing>,
-    /// The real source of the request being handled (the transport flow,
-    /// not the Via): a REGISTER's moves its device's dialogs there.
+    /// Where the request being handled came from: the packet's source
+    /// (transport address, TCP connection), never its Via, which anyone
+    /// can write. Bans key on its address; a REGISTER moves its device's
+    /// dialogs to it; in-dialog requests count only from their device's.
     request_source: Option<sip_proto::Flow>,
     /// Whether the call log takes new work (fail closed: new calls and
     /// pulls get `503` while it cannot commit or falls behind).
     log_gate: Option<crate::call_log::LogGate>,
     /// Admission control (`[limits]`).
     gate: crate::limits::Gate,
-    /// Where the request being handled came from (the packet's source,
-    /// not its Via, which anyone can write): bans key on it.
-    source: Option<std::net::IpAddr>,
 }
 
 impl SipCore {
@@ -316,7 +315,6 @@ impl SipCore {
             request_source: None,
             log_gate: None,
             gate: crate::limits::Gate::new(&config.limits),
-            source: None,
         }
     }
 
@@ -326,11 +324,11 @@ impl SipCore {
             TransportEvent::Message { message, flow } => {
                 m::count_message("in", &message);
                 if message.is_request() {
-                    let source = flow.remote.ip();
-                    if self.gate.banned(now, source) {
+                    if self.gate.banned(now, flow.remote.ip()) {
                         return;
                     }
-                    self.source = Some(source);
+                    let source_flow = to_proto_flow(&flow.reply_target());
+                    self.request_source = Some(source_flow);
                     let Some(reply_to) = message.top_via().and_then(|via| {
                         sip_transport::response_target(&via, &flow, self.force_rport)
                     }) else {
@@ -342,10 +340,6 @@ impl SipCore {
                     if is_ack && self.gate.is_stateless_ack(&message) {
                         return;
                     }
-                    // The packet's real source: in-dialog requests count
-                    // only from their device's flow (issue 8).
-                    let source_flow = to_proto_flow(&flow.reply_target());
-                    self.request_source = Some(source_flow);
                     if let Some(route) = self.calls.route_request(&message) {
                         self.calls.deliver(route, message, reply_flow, source_flow);
                         return;
@@ -353,7 +347,7 @@ impl SipCore {
                     let new_invite =
                         message.method() == Some(&Method::INVITE) && message.to_tag().is_none();
                     if new_invite || message.method() == Some(&Method::REGISTER) {
-                        if let Err(retry) = self.gate.source_rate(now, source) {
+                        if let Err(retry) = self.gate.source_rate(now, flow.remote.ip()) {
                             if let Some(retry) = retry {
                                 let busy = self.stateless_503(&message, retry);
                                 self.send_stateless(busy, &reply_to).await;
@@ -673,7 +667,7 @@ impl SipCore {
         flow: &sip_proto::Flow,
         now_unix: u64,
     ) -> Result<String, Box<Message>> {
-        let source = self.source.unwrap_or(flow.remote.ip());
+        let source = self.request_source.unwrap_or(*flow).remote.ip();
         match self.authenticate(request, &HeaderName::Authorization, source) {
             Authn::User(user) => Ok(user),
             Authn::Challenge { stale } => Err(Box::new(self.challenge(
