@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Baton's whole test suite: what CI runs, and what a newcomer runs.
 #   1. installs what the tests need: the interop peers SIPp (Debian package
-#      sip-tester) and baresip, with apt-get when run as root on Debian,
+#      sip-tester) and baresip, and iproute2, with apt-get when run as root
+#      on Debian,
 #   2. checks formatting (cargo fmt --check) and lints (clippy, warnings denied),
 #   3. builds the node and runs every test of the workspace over loopback,
 #   4. runs each fuzz target for a bounded time (needs the nightly toolchain).
@@ -18,13 +19,15 @@ for arg in "$@"; do
   esac
 done
 
-if ! command -v sipp >/dev/null || ! command -v baresip >/dev/null; then
+# `ip` (iproute2) makes the network namespace of the admin surface's
+# off-loopback test; that test and the full-disk one (a tmpfs) need root.
+if ! command -v sipp >/dev/null || ! command -v baresip >/dev/null || ! command -v ip >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "== installing the interop peers (sip-tester, baresip)"
+    echo "== installing the interop peers (sip-tester, baresip) and iproute2"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester baresip >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester baresip iproute2 >/dev/null
   else
-    echo "WARNING: sipp/baresip missing and not root: the interop tests will be skipped" >&2
+    echo "WARNING: sipp/baresip/ip missing and not root: the interop and namespace tests will be skipped" >&2
   fi
 fi
 
