@@ -12,6 +12,9 @@ for target in codec transaction; do
   mkdir -p "$corpus"
   cp tests/conformance/rfc4475/*.sip tests/conformance/rfc4475/rfc5118/*.sip "$corpus/"
   cp benches/data/*.sip "$corpus/"
+  # Built on its own first: the run below is piped through grep, which
+  # would hide a target that no longer compiles.
+  cargo +nightly fuzz build "$target"
   echo "fuzz.sh: $target for ${secs}s"
   cargo +nightly fuzz run "$target" "$corpus" -- -max_total_time="$secs" -max_len=70000 -rss_limit_mb=2048 -print_final_stats=1 2>&1 \
     | grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb|==[0-9]+==|SUMMARY|thread|Done)" || true
