@@ -20,6 +20,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+mod container;
 mod full_disk;
 mod limits;
 mod netns;
