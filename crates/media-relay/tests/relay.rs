@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 mod support;
 
-use support::{eventually, relay, rtp, sender_report, Phone, WAIT};
+use support::{eventually, relay, rtp, sender_report, settles, Phone, WAIT};
 
 fn bridged_pair(relay: &Relay, a: &Phone, r: &Phone) -> (LegHandle, LegHandle) {
     let leg_a = relay.open_leg(Some(a.addr()), false).expect("leg a");
@@ -40,12 +40,14 @@ fn payloads_cross_intact_both_ways() {
     a.send(leg_a.local_rtp(), &dtmf);
     assert_eq!(r.recv().0, dtmf);
 
+    // A's leg: 21 in, 20 out; R's leg: 21 out.
+    settles([21, 20, 21], || {
+        let (sa, sr) = (leg_a.stats(), leg_r.stats());
+        [sa.inbound.packets, sa.outbound.packets, sr.outbound.packets]
+    });
     let stats = leg_a.stats();
-    assert_eq!(stats.inbound.packets, 21);
-    assert_eq!(stats.outbound.packets, 20);
     assert_eq!(stats.latched_rtp, Some(a.addr()));
     assert_eq!(stats.loss.lost, 0);
-    assert_eq!(leg_r.stats().outbound.packets, 21);
     assert!(leg_a.idle_for(Instant::now()) < WAIT);
 }
 
@@ -311,12 +313,18 @@ fn a_closed_legs_sockets_carry_the_next_call_and_nothing_of_the_last() {
     eventually("the RTCP port latched", || {
         leg_a2.stats().latched_rtcp == Some(a2.addr())
     });
-    let stats = leg_a2.stats();
-    assert_eq!(stats.inbound.packets, 6);
-    assert_eq!(stats.latched_rtp, Some(a2.addr()));
-    assert_eq!(stats.outbound.packets, 5);
-    assert_eq!(leg_r2.stats().inbound.packets, 5);
-    assert_eq!(leg_r2.stats().outbound.packets, 6, "5 RTP, 1 RTCP");
+    // a2 in, a2 out, r2 in, r2 out (5 RTP, 1 RTCP). A packet is counted
+    // just after it leaves (seen on a busy machine: 4 of 5 read early).
+    settles([6, 5, 5, 6], || {
+        let (a2s, r2s) = (leg_a2.stats(), leg_r2.stats());
+        [
+            a2s.inbound.packets,
+            a2s.outbound.packets,
+            r2s.inbound.packets,
+            r2s.outbound.packets,
+        ]
+    });
+    assert_eq!(leg_a2.stats().latched_rtp, Some(a2.addr()));
     assert!(r2.drain().is_empty(), "nothing stale came through");
     assert!(a.drain().is_empty(), "nothing went to the old caller");
     drop(_bridge);

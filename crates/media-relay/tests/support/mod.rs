@@ -103,6 +103,19 @@ pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Waits (bounded) until `get` gives `want`, then asserts it: for
+/// counters, which move just after a packet leaves, so that its receiver
+/// may read them a moment early.
+pub fn settles<T: PartialEq + std::fmt::Debug>(want: T, mut get: impl FnMut() -> T) {
+    let deadline = Instant::now() + WAIT;
+    let mut got = get();
+    while got != want && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+        got = get();
+    }
+    assert_eq!(got, want);
+}
+
 /// An RTP packet with payload type `pt` (0 PCMU, 8 PCMA, …) and `payload`.
 pub fn packet(pt: u8, ssrc: u32, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
     let mut v = vec![0x80, pt];
