@@ -270,3 +270,69 @@ fn a_device_with_an_instance_id_is_followed_by_its_instance_not_by_its_uri() {
     assert_eq!(a_call.bye().expect("A hangs up"), 200);
     r_call.wait_bye(T).expect("R is hung up by A's BYE");
 }
+
+/// A phone of `user` on TCP, registered through the node's TCP listener:
+/// its requests go over the one connection it opened (from an ephemeral
+/// port), which is its signalling flow.
+fn tcp_phone(baton: &Baton, name: &str, user: &str, password: &str) -> Phone {
+    let p = Phone::new(
+        name,
+        user,
+        password,
+        "example.test",
+        baton.tcp,
+        Transport::Tcp,
+    );
+    assert_eq!(
+        p.register(600).expect("register").status(),
+        Some(200),
+        "{name} registers over TCP"
+    );
+    p
+}
+
+/// A and B (alice's two devices) on TCP, R on UDP, A and R in a call
+/// (placed by A when `alice_calls`, else by R and answered by A).
+fn tcp_scene(alice_calls: bool) -> Scene {
+    let baton = start("");
+    let a = tcp_phone(&baton, "alice-A", "alice", "wonderland");
+    let b = tcp_phone(&baton, "alice-B", "alice", "wonderland");
+    let r = phone(&baton, "bob-R", "bob", "builder");
+    Scene::with_phones(baton, a, b, r, alice_calls)
+}
+
+/// Over TCP the flow is the connection: B's grant, sent into A's dialog on
+/// B's own connection to the node, is refused; A's deny, re-INVITE and BYE
+/// on A's connection are accepted.
+fn forged_on_b_connection_refused_and_a_decides(s: &Scene) {
+    let started = Instant::now();
+    let pull = s.pull();
+    let id = s.asked();
+    assert_eq!(forged_grant_from(s, &s.b), 403);
+    assert_nothing_granted(s, &pull, started);
+    assert!(s.baton.wait_metric(FORGED, &[], 1.0) >= 1.0);
+    assert!(s.baton.wait_metric(MISMATCH, &["method=\"INFO\""], 1.0) >= 1.0);
+    wait_security_log(&s.baton, "forged_decision=true");
+    // A's deny is an in-dialog INFO on A's own connection: accepted.
+    a_denies(s, &pull, &id, started);
+    // A's own re-INVITE and BYE on its connection are accepted too.
+    let local: Sdp = s.a_call.local_sdp().expect("A's SDP");
+    assert_eq!(s.a_call.reinvite(local).expect("answered"), 200);
+    assert_eq!(s.a_call.bye().expect("A hangs up"), 200);
+    s.r_call.wait_bye(T).expect("R is hung up by A's BYE");
+    assert_eq!(
+        s.baton.metric_sum(FORGED, &[]),
+        1.0,
+        "only B's INFO was a forged decision"
+    );
+}
+
+#[test]
+fn over_tcp_a_grant_forged_on_b_connection_is_refused_and_a_keeps_its_dialog() {
+    forged_on_b_connection_refused_and_a_decides(&tcp_scene(true));
+}
+
+#[test]
+fn over_tcp_a_callee_keeps_its_dialog_against_a_grant_forged_on_b_connection() {
+    forged_on_b_connection_refused_and_a_decides(&tcp_scene(false));
+}

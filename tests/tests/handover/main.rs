@@ -100,6 +100,11 @@ impl Scene {
         let a = phone(&baton, "alice-A", "alice", "wonderland");
         let b = phone(&baton, "alice-B", "alice", "wonderland");
         let r = phone(&baton, "bob-R", "bob", "builder");
+        Scene::with_phones(baton, a, b, r, alice_calls)
+    }
+
+    /// [`Scene::new`] with phones the test made (registered), e.g. on TCP.
+    fn with_phones(baton: Baton, a: Phone, b: Phone, r: Phone, alice_calls: bool) -> Scene {
         let (a_rtp, b_rtp, r_rtp) = (
             RtpStream::loopback(),
             RtpStream::loopback(),
