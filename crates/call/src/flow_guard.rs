@@ -54,31 +54,7 @@ pub fn decision_shaped(method: &Method, content_type: Option<&str>) -> bool {
 /// A bounded label for a method: extension methods collapse to `other`
 /// (metric label values never come from what a peer wrote).
 pub fn method_label(method: &Method) -> &'static str {
-    const STANDARD: [&str; 14] = [
-        "ACK",
-        "BYE",
-        "CANCEL",
-        "INFO",
-        "INVITE",
-        "MESSAGE",
-        "NOTIFY",
-        "OPTIONS",
-        "PRACK",
-        "PUBLISH",
-        "REFER",
-        "REGISTER",
-        "SUBSCRIBE",
-        "UPDATE",
-    ];
-    if method.as_rsip().is_none() {
-        return "other";
-    }
-    let name = method.to_string();
-    STANDARD
-        .iter()
-        .find(|m| **m == name)
-        .copied()
-        .unwrap_or("other")
+    method.standard_name().unwrap_or("other")
 }
 
 /// How a device names itself in its Contact: the URI, and the RFC 5626

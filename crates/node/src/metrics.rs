@@ -82,26 +82,7 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
 /// A label value for a method: extension methods collapse to `other`, so a
 /// hostile peer cannot mint label values.
 pub fn method_label(method: &sip_message::Method) -> &'static str {
-    use sip_message::Method;
-    match method {
-        Method::Standard(m) => match m {
-            rsip::Method::Ack => "ACK",
-            rsip::Method::Bye => "BYE",
-            rsip::Method::Cancel => "CANCEL",
-            rsip::Method::Info => "INFO",
-            rsip::Method::Invite => "INVITE",
-            rsip::Method::Message => "MESSAGE",
-            rsip::Method::Notify => "NOTIFY",
-            rsip::Method::Options => "OPTIONS",
-            rsip::Method::PRack => "PRACK",
-            rsip::Method::Publish => "PUBLISH",
-            rsip::Method::Refer => "REFER",
-            rsip::Method::Register => "REGISTER",
-            rsip::Method::Subscribe => "SUBSCRIBE",
-            rsip::Method::Update => "UPDATE",
-        },
-        Method::Extension(_) => "other",
-    }
+    method.standard_name().unwrap_or("other")
 }
 
 /// Counts one SIP message.

@@ -76,6 +76,31 @@ impl Method {
         Some(Method::Standard(standard))
     }
 
+    /// The name of a standard method (`"INVITE"`), `None` for an
+    /// extension: a bounded set, for metric labels and logs that a peer's
+    /// tokens must not extend.
+    pub fn standard_name(&self) -> Option<&'static str> {
+        let Method::Standard(m) = self else {
+            return None;
+        };
+        Some(match m {
+            rsip::Method::Ack => "ACK",
+            rsip::Method::Bye => "BYE",
+            rsip::Method::Cancel => "CANCEL",
+            rsip::Method::Info => "INFO",
+            rsip::Method::Invite => "INVITE",
+            rsip::Method::Message => "MESSAGE",
+            rsip::Method::Notify => "NOTIFY",
+            rsip::Method::Options => "OPTIONS",
+            rsip::Method::PRack => "PRACK",
+            rsip::Method::Publish => "PUBLISH",
+            rsip::Method::Refer => "REFER",
+            rsip::Method::Register => "REGISTER",
+            rsip::Method::Subscribe => "SUBSCRIBE",
+            rsip::Method::Update => "UPDATE",
+        })
+    }
+
     /// The method as rsip names it, if it is a standard one.
     pub fn as_rsip(&self) -> Option<rsip::Method> {
         match self {
@@ -115,5 +140,33 @@ mod tests {
             Some("PRACK")
         );
         assert_eq!(Method::parse("IN VITE"), None);
+    }
+
+    #[test]
+    fn standard_names_are_the_printed_names_and_extensions_have_none() {
+        for token in [
+            "INVITE",
+            "ACK",
+            "BYE",
+            "CANCEL",
+            "REGISTER",
+            "OPTIONS",
+            "INFO",
+            "UPDATE",
+            "PRACK",
+            "SUBSCRIBE",
+            "NOTIFY",
+            "REFER",
+            "MESSAGE",
+            "PUBLISH",
+        ] {
+            let m = Method::parse(token).expect("a token");
+            assert_eq!(m.standard_name(), Some(token));
+            assert_eq!(m.to_string(), token);
+        }
+        assert_eq!(
+            Method::parse("XYZZY").expect("a token").standard_name(),
+            None
+        );
     }
 }
