@@ -349,7 +349,7 @@ impl SipCore {
                     if new_invite || message.method() == Some(&Method::REGISTER) {
                         if let Err(retry) = self.gate.source_rate(now, flow.remote.ip()) {
                             if let Some(retry) = retry {
-                                let busy = self.stateless_503(&message, retry);
+                                let busy = self.stateless_503(&message, retry, None);
                                 self.send_stateless(busy, &reply_to).await;
                             }
                             return;
@@ -362,7 +362,7 @@ impl SipCore {
                         && !self.layer.has_server_transaction(&message)
                     {
                         self.gate.count_transactions_refusal();
-                        let busy = self.stateless_503(&message, TRANSACTIONS_RETRY_AFTER);
+                        let busy = self.stateless_503(&message, TRANSACTIONS_RETRY_AFTER, None);
                         self.send_stateless(busy, &reply_to).await;
                         return;
                     }
@@ -372,11 +372,7 @@ impl SipCore {
                         let trying = ResponseBuilder::to_request(&message, 100)
                             .header(HeaderName::Server, SERVER)
                             .build();
-                        m::count_message("out", &trying);
-                        let _ = self
-                            .transport
-                            .send(&reply_to, Bytes::from(trying.to_bytes()))
-                            .await;
+                        self.send_stateless(trying, &reply_to).await;
                         match self.plan_pull(&message, &flow) {
                             Pull::Deliver { call, moving } => {
                                 self.calls
@@ -504,12 +500,8 @@ impl SipCore {
             builder = builder.reason(&format!("Bad Request ({})", short_reason(error)));
         }
         let response = builder.header(HeaderName::Server, SERVER).build();
-        m::count_message("out", &response);
         // Symmetric: back to where the bytes came from (RFC 3581 style).
-        let _ = self
-            .transport
-            .send(&flow.reply_target(), Bytes::from(response.to_bytes()))
-            .await;
+        self.send_stateless(response, &flow.reply_target()).await;
     }
 
     /// Drains the layer: transmits to the transport, events to the core,
@@ -716,14 +708,11 @@ impl SipCore {
         if self.draining {
             // Stopping: the caller's proxy tries another node.
             metrics::counter!(call::metrics::CALLS_TOTAL, "result" => "draining").increment(1);
-            return Plan::Stateless(Some(
-                ResponseBuilder::to_request(invite, 503)
-                    .to_tag(&self.gate.stateless_tag(invite))
-                    .reason("Shutting Down")
-                    .header(HeaderName::RetryAfter, "5")
-                    .header(HeaderName::Server, SERVER)
-                    .build(),
-            ));
+            return Plan::Stateless(Some(self.stateless_503(
+                invite,
+                std::time::Duration::from_secs(5),
+                Some("Shutting Down"),
+            )));
         }
         let caller = match self.authenticate_invite(invite, flow) {
             Ok(user) => user,
@@ -800,17 +789,14 @@ impl SipCore {
         metrics::counter!(raft::metrics::REFUSED, "reason" => refusal.label()).increment(1);
         tracing::debug!(%refusal, "new work refused: the call log cannot take it");
         let retry_after = match refusal {
-            crate::call_log::LogUnavailable::Backlog => "1",
-            crate::call_log::LogUnavailable::Fault(_) => "30",
+            crate::call_log::LogUnavailable::Backlog => 1,
+            crate::call_log::LogUnavailable::Fault(_) => 30,
         };
-        Some(
-            ResponseBuilder::to_request(invite, 503)
-                .to_tag(&self.gate.stateless_tag(invite))
-                .reason("Call Log Unavailable")
-                .header(HeaderName::RetryAfter, retry_after)
-                .header(HeaderName::Server, SERVER)
-                .build(),
-        )
+        Some(self.stateless_503(
+            invite,
+            std::time::Duration::from_secs(retry_after),
+            Some("Call Log Unavailable"),
+        ))
     }
 
     /// Digest for a new INVITE (`407`): the authenticated user, or what to
@@ -879,7 +865,7 @@ impl SipCore {
         self.gate.on_auth(Instant::now(), source, outcome)
     }
 
-    /// A stateless final response goes straight to the transport: no
+    /// A stateless response goes straight to the transport: no
     /// transaction, no retransmission.
     async fn send_stateless(&self, response: Message, to: &Target) {
         m::count_message("out", &response);
@@ -889,11 +875,21 @@ impl SipCore {
             .await;
     }
 
-    /// A stateless `503` with `Retry-After` (RFC 3261 §21.5.4), its To tag
-    /// the stateless one so that its ACK is absorbed.
-    fn stateless_503(&self, request: &Message, retry: std::time::Duration) -> Message {
-        ResponseBuilder::to_request(request, 503)
-            .to_tag(&self.gate.stateless_tag(request))
+    /// A stateless `503` with `Retry-After` (RFC 3261 §21.5.4) and, if
+    /// given, a reason phrase; its To tag the stateless one so that its
+    /// ACK is absorbed.
+    fn stateless_503(
+        &self,
+        request: &Message,
+        retry: std::time::Duration,
+        reason: Option<&str>,
+    ) -> Message {
+        let mut builder =
+            ResponseBuilder::to_request(request, 503).to_tag(&self.gate.stateless_tag(request));
+        if let Some(reason) = reason {
+            builder = builder.reason(reason);
+        }
+        builder
             .header(HeaderName::RetryAfter, retry.as_secs().max(1).to_string())
             .header(HeaderName::Server, SERVER)
             .build()
